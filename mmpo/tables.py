@@ -1,0 +1,80 @@
+"""Arrow schemas of the tables the stages exchange.
+
+Schemas are fixed here, never inferred from the first rows, so every file of a
+kind has the same types whatever its content. Only types that ``datasets``,
+pandas, polars and DuckDB read are used (lists of structs, no Arrow map).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+MESSAGES = pa.list_(MESSAGE)
+ASPECT = pa.struct([("name", pa.string()), ("score", pa.float64())])
+
+RESPONSES = pa.schema(
+    [
+        ("prompt_id", pa.string()),
+        ("group_id", pa.string()),
+        ("prompt", MESSAGES),
+        ("response", pa.string()),
+        ("score", pa.float64()),
+        ("aspects", pa.list_(ASPECT)),
+        ("judge", pa.string()),
+        ("source", pa.string()),
+        ("model", pa.string()),
+        ("origin", pa.string()),
+    ]
+)
+"""One row per scored response.
+
+prompt_id: hash of the canonical prompt unless the source has an id.
+group_id: responses compared with each other; equals prompt_id unless the
+    source delivers fixed pairs, whose two responses then share a group.
+prompt: the conversation before the response.
+score: the aggregate that margins are computed from (source units).
+aspects: per-aspect scores with their names; empty when the source has none.
+origin: ``file:line`` (1-based) or ``dataset[split]:row`` of the input row.
+"""
+
+QUARANTINE = pa.schema(
+    [
+        ("source", pa.string()),
+        ("origin", pa.string()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("record", pa.string()),
+    ]
+)
+"""One row per input row that could not become a response.
+
+reason: a short fixed code counted in the metrics (``missing_score``, ...).
+detail: a sentence naming the value and the fix.
+record: the input row as JSON, so nothing is lost.
+"""
+
+PREFERENCES = pa.schema(
+    [
+        ("prompt_id", pa.string()),
+        ("prompt", MESSAGES),
+        ("chosen", MESSAGES),
+        ("rejected", MESSAGES),
+        ("score_chosen", pa.float64()),
+        ("score_rejected", pa.float64()),
+        ("margin", pa.float64()),
+        ("p_chosen", pa.float64()),
+        ("source", pa.string()),
+        ("judge", pa.string()),
+        ("model_chosen", pa.string()),
+        ("model_rejected", pa.string()),
+    ]
+)
+"""One row per preference pair: the product's main output.
+
+chosen, rejected: the assistant turn as a one-message list, the layout of TRL's
+    conversational preference format.
+margin: score_chosen - score_rejected (>= 0, score units).
+p_chosen: sigmoid(gamma * margin) in [0.5, 1], float64.
+"""
