@@ -1,0 +1,120 @@
+"""Ingest: run a source adapter and write the ``responses`` and quarantine tables."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from mmpo import __version__, tables
+from mmpo.files import METADATA_KEY, ROW_GROUP_SIZE, fingerprint
+from mmpo.params import IngestParams, params_to_dict
+from mmpo.sources import ADAPTERS, ReadCounter, Rejected
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 2048
+
+
+class _BatchedParquet:
+    """Write rows of one schema in batches to a temporary file, renamed on ``close``."""
+
+    def __init__(self, path: Path, schema: pa.Schema, metadata: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, self.temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(handle)
+        encoded = json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        self.schema = schema.with_metadata({METADATA_KEY: encoded})
+        self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
+        self.path, self.rows, self.count = path, [], 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            table = pa.Table.from_pylist(self.rows, schema=self.schema)
+            self.writer.write_table(table, row_group_size=ROW_GROUP_SIZE)
+            self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+        os.replace(self.temporary, self.path)
+
+    def abort(self) -> None:
+        self.writer.close()
+        Path(self.temporary).unlink(missing_ok=True)
+
+
+def _quarantine_row(source: str, rejected: Rejected) -> dict[str, str]:
+    record = rejected.record
+    if not isinstance(record, str):
+        record = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
+    return {
+        "source": source,
+        "origin": rejected.origin,
+        "field": rejected.field,
+        "reason": rejected.reason,
+        "detail": rejected.detail,
+        "record": record,
+    }
+
+
+def run_ingest(params: IngestParams, responses_path: Path, quarantine_path: Path) -> dict[str, Any]:
+    """Read the input named by ``params`` and write both tables atomically.
+
+    Returns:
+        metrics: input units read by kind, responses written, quarantined rows
+        in total and by reason.
+
+    Raises:
+        mmpo.sources.base.InputError: the input cannot be read at all.
+    """
+    input_name = params.hf_dataset or params.path
+    logger.info("ingest: source=%s input=%s", params.source, input_name)
+    metadata = {
+        "stage": "ingest",
+        "params": params_to_dict(params),
+        "input": input_name,
+        "input_fingerprint": None if params.hf_dataset else fingerprint(params.path),
+        "mmpo_version": __version__,
+    }
+    responses = _BatchedParquet(Path(responses_path), tables.RESPONSES, metadata)
+    quarantine = _BatchedParquet(Path(quarantine_path), tables.QUARANTINE, metadata)
+    counter, reasons = ReadCounter(), Counter()
+    try:
+        for item in tqdm(ADAPTERS[params.source](params, counter), desc="ingest", unit="row"):
+            if isinstance(item, Rejected):
+                reasons[item.reason] += 1
+                quarantine.append(_quarantine_row(params.source, item))
+            else:
+                responses.append(item)
+    except BaseException:
+        responses.abort()
+        quarantine.abort()
+        raise
+    responses.close()
+    quarantine.close()
+
+    metrics = {
+        "read": dict(sorted(counter.counts.items())),
+        "responses": responses.count,
+        "quarantined": quarantine.count,
+        "quarantined_by_reason": dict(sorted(reasons.items())),
+    }
+    for reason, count in sorted(reasons.items()):
+        logger.warning("ingest: %d row(s) quarantined as %s (see %s)", count, reason, quarantine_path)
+    logger.info("ingest: %d responses written, %d rows quarantined", responses.count, quarantine.count)
+    return metrics
