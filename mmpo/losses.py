@@ -1,0 +1,81 @@
+"""MMPO losses: cross-entropy of a pair logit against a soft target.
+
+Notation: B pairs per batch; z (B,) is the model's preference logit for
+"chosen beats rejected"; p (B,) the target probability p_chosen in [0, 1].
+
+    loss_i = -( p_i * log sigmoid(z_i) + (1 - p_i) * log sigmoid(-z_i) )
+
+p = 1 gives the standard DPO / Bradley-Terry loss -log sigmoid(z); z = 0 gives
+ln 2 for any p. Maths run in at least float32, also when the model runs in bf16.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _as_vector(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """Squeeze a trailing singleton dim ((B, 1) -> (B,)) and insist on shape (B,)."""
+    if tensor.dim() == 2 and tensor.shape[-1] == 1:
+        tensor = tensor.squeeze(-1)
+    if tensor.dim() != 1:
+        raise ValueError(f"{name}: expected shape (B,) or (B, 1), got {tuple(tensor.shape)}")
+    return tensor if tensor.dtype == torch.float64 else tensor.float()
+
+
+def mmpo_loss(z: torch.Tensor, p_chosen: torch.Tensor) -> torch.Tensor:
+    """Return the per-pair MMPO loss, shape (B,).
+
+    Args:
+        z: preference logits, shape (B,) or (B, 1).
+        p_chosen: soft targets, shape (B,) or (B, 1), in [0, 1].
+
+    Raises:
+        ValueError: shapes differ after squeezing, so no silent (B, B) broadcast.
+    """
+    z = _as_vector("z", z)
+    p_chosen = _as_vector("p_chosen", p_chosen).to(z.dtype)
+    if z.shape != p_chosen.shape:
+        raise ValueError(f"z has shape {tuple(z.shape)} but p_chosen has {tuple(p_chosen.shape)}")
+    return -(p_chosen * F.logsigmoid(z) + (1.0 - p_chosen) * F.logsigmoid(-z))
+
+
+def dpo_logits(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    reference_chosen: torch.Tensor,
+    reference_rejected: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
+    """Return z = beta * ((pi_w - ref_w) - (pi_l - ref_l)), shape (B,).
+
+    Args:
+        policy_chosen, policy_rejected, reference_chosen, reference_rejected:
+            summed response log-probabilities (nats), each shape (B,).
+        beta: DPO temperature, > 0.
+    """
+    tensors = [
+        _as_vector(name, t)
+        for name, t in (
+            ("policy_chosen", policy_chosen),
+            ("policy_rejected", policy_rejected),
+            ("reference_chosen", reference_chosen),
+            ("reference_rejected", reference_rejected),
+        )
+    ]
+    if len({t.shape for t in tensors}) != 1:
+        raise ValueError(f"log-probability shapes differ: {[tuple(t.shape) for t in tensors]}")
+    policy_w, policy_l, reference_w, reference_l = tensors
+    return beta * ((policy_w - reference_w) - (policy_l - reference_l))
+
+
+def reward_logits(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor) -> torch.Tensor:
+    """Return z = r(x, y_w) - r(x, y_l), shape (B,), from rewards of shape (B,) or (B, 1)."""
+    reward_chosen = _as_vector("reward_chosen", reward_chosen)
+    reward_rejected = _as_vector("reward_rejected", reward_rejected)
+    if reward_chosen.shape != reward_rejected.shape:
+        raise ValueError(
+            f"reward shapes differ: {tuple(reward_chosen.shape)} vs {tuple(reward_rejected.shape)}"
+        )
+    return reward_chosen - reward_rejected

@@ -1,0 +1,40 @@
+"""Pair logits z from a policy (implicit DPO reward) or a reward model."""
+
+from __future__ import annotations
+
+import torch
+
+from mmpo.losses import dpo_logits, reward_logits
+
+
+def response_logps(model, input_ids: torch.Tensor, attention_mask, response_mask) -> torch.Tensor:
+    """Return the summed log-probability of each sequence's response tokens, shape (N,).
+
+    Token t is scored by the logits at position t - 1, in float32, and only
+    where ``response_mask`` is set, so prompt and padding tokens never count.
+    """
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
+    targets = input_ids[:, 1:]
+    token_logps = torch.gather(logits.log_softmax(-1), 2, targets.unsqueeze(-1)).squeeze(-1)
+    mask = response_mask[:, 1:].to(token_logps.dtype)
+    return (token_logps * mask).sum(-1)
+
+
+def pair_logits(
+    objective: str, model, reference, batch: dict[str, torch.Tensor], beta: float
+) -> torch.Tensor:
+    """Return the preference logits z, shape (B,), for a collated batch of B pairs.
+
+    ``dpo``: z = beta * log-ratio difference against ``reference`` (no grad).
+    ``reward``: z = r(chosen) - r(rejected) from the one-output head.
+    """
+    inputs = (batch["input_ids"], batch["attention_mask"])
+    half = batch["input_ids"].shape[0] // 2
+    if objective == "reward":
+        rewards = model(input_ids=inputs[0], attention_mask=inputs[1]).logits.float().squeeze(-1)
+        return reward_logits(rewards[:half], rewards[half:])
+
+    policy = response_logps(model, *inputs, batch["response_mask"])
+    with torch.no_grad():
+        ref = response_logps(reference, *inputs, batch["response_mask"])
+    return dpo_logits(policy[:half], policy[half:], ref[:half], ref[half:], beta)
