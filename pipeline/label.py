@@ -1,0 +1,44 @@
+"""DVC stage ``label``: responses -> train/test preference sets with soft targets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mmpo.files import write_json
+from mmpo.label import run_label
+from mmpo.params import load_stage_params
+from pipeline.common import stage_main
+
+DESCRIPTION = """\
+Pair the responses of each prompt and label each pair with its soft target
+p_chosen = sigmoid(gamma * (score_chosen - score_rejected)).
+
+Reads:   --responses (the ingest stage's Parquet table).
+Writes:  --train and --test (Parquet preference sets, split by prompt_id,
+         with the resolved params in the file metadata),
+         --metrics (JSON: candidate pairs, ties, identical pairs, pairs per
+         split, p_chosen mean and quantiles).
+Params:  label.gamma, label.keep_ties, label.tie_tolerance,
+         label.test_fraction, label.seed.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the stage's input and output paths."""
+    parser.add_argument("--responses", type=Path, default=Path("data/responses/responses.parquet"))
+    parser.add_argument("--train", type=Path, default=Path("data/preferences/train.parquet"))
+    parser.add_argument("--test", type=Path, default=Path("data/preferences/test.parquet"))
+    parser.add_argument("--metrics", type=Path, default=Path("metrics/label.json"))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run the stage with parsed arguments."""
+    params = load_stage_params("label", args.params, args.overrides)
+    metrics = run_label(params, args.responses, args.train, args.test)
+    write_json(metrics, args.metrics)
+
+
+if __name__ == "__main__":
+    stage_main(sys.modules[__name__])
