@@ -18,6 +18,7 @@ from mmpo import __version__, tables
 from mmpo.files import METADATA_KEY, ROW_GROUP_SIZE, fingerprint
 from mmpo.params import IngestParams, params_to_dict
 from mmpo.sources import ADAPTERS, ReadCounter, Rejected
+from mmpo.sources.base import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ def run_ingest(params: IngestParams, responses_path: Path, quarantine_path: Path
         mmpo.sources.base.InputError: the input cannot be read at all.
     """
     input_name = params.hf_dataset or params.path
+    if params.hf_dataset is None and not Path(params.path).exists():
+        raise InputError(f"{params.path}: input not found; set ingest.path to a file or folder")
     logger.info("ingest: source=%s input=%s", params.source, input_name)
     metadata = {
         "stage": "ingest",

@@ -1,0 +1,90 @@
+"""The label stage on a small responses file: contract, determinism, accounting."""
+
+import math
+
+import datasets
+import pandas as pd
+import pyarrow.parquet as pq
+from conftest import write_jsonl
+
+from mmpo import tables
+from mmpo.files import read_metadata
+from mmpo.ingest import run_ingest
+from mmpo.label import run_label
+from mmpo.params import IngestParams, LabelParams
+
+ROWS = [
+    {"prompt_id": f"p{i}", "prompt": f"question {i}", "response": text, "score": score}
+    for i in range(12)
+    for text, score in (("best answer", 9), ("fair answer", 6), ("poor answer", 2), ("also poor", 2))
+]
+
+
+def label(tmp_path, **values):
+    source = write_jsonl(tmp_path / "in.jsonl", ROWS)
+    responses = tmp_path / "responses.parquet"
+    run_ingest(IngestParams.from_mapping({"path": str(source)}), responses, tmp_path / "q.parquet")
+    out = tmp_path / values.pop("folder", "pairs")
+    metrics = run_label(
+        LabelParams.from_mapping(values), responses, out / "train.parquet", out / "test.parquet"
+    )
+    return metrics, out
+
+
+def test_label_schema_and_targets(tmp_path):
+    metrics, out = label(tmp_path, gamma=0.5, test_fraction=0.3)
+    train = pq.read_table(out / "train.parquet")
+    test = pq.read_table(out / "test.parquet")
+    assert train.schema.remove_metadata() == tables.PREFERENCES
+    frame = pd.concat([train.to_pandas(), test.to_pandas()])
+
+    # Each prompt: 4 responses -> 6 candidates, one tie (2 vs 2), 5 pairs.
+    assert metrics["candidate_pairs"] == 72
+    assert metrics["ties_dropped"] == 12
+    assert metrics["pairs"] == len(frame) == 60
+    for row in frame.itertuples():
+        margin = row.score_chosen - row.score_rejected
+        assert row.margin == margin > 0
+        assert row.p_chosen == 1.0 / (1.0 + math.exp(-0.5 * margin))
+        assert list(row.chosen)[0]["role"] == "assistant"
+    assert not set(train.column("prompt_id").to_pylist()) & set(test.column("prompt_id").to_pylist())
+    assert metrics["train_pairs"] + metrics["test_pairs"] == 60
+
+
+def test_label_keep_ties(tmp_path):
+    metrics, out = label(tmp_path, keep_ties=True, test_fraction=0.0)
+    frame = pq.read_table(out / "train.parquet").to_pandas()
+    ties = frame[frame["score_chosen"] == frame["score_rejected"]]
+    assert metrics["ties_kept"] == 12
+    assert len(ties) == 12
+    assert (ties["p_chosen"] == 0.5).all()
+    assert (ties["margin"] == 0.0).all()
+
+
+def test_label_byte_identical_reruns(tmp_path):
+    label(tmp_path, folder="first")
+    label(tmp_path, folder="second")
+    for name in ("train.parquet", "test.parquet"):
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
+
+
+def test_label_metadata_records_params(tmp_path):
+    _, out = label(tmp_path, gamma=1.5)
+    metadata = read_metadata(out / "train.parquet")
+    assert metadata["params"]["gamma"] == 1.5
+    assert metadata["split"] == "train"
+    assert metadata["ingest"]["params"]["source"] == "scored_responses"
+    assert metadata["input_fingerprint"].startswith("sha256:")
+    assert metadata["counts"]["pairs"] == 60
+
+
+def test_label_round_trip_datasets(tmp_path):
+    _, out = label(tmp_path, test_fraction=0.0)
+    dataset = datasets.load_dataset("parquet", data_files=str(out / "train.parquet"), split="train")
+    original = pq.read_table(out / "train.parquet")
+    assert dataset.num_rows == original.num_rows
+    row = dataset[0]
+    assert row["chosen"] == original.column("chosen")[0].as_py()
+    assert isinstance(row["prompt"], list)
+    assert isinstance(row["prompt"][0], dict)
+    assert dataset.features["p_chosen"].dtype == "float64"
