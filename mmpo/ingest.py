@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from mmpo import __version__, tables
+from mmpo.errors import InputError
 from mmpo.files import METADATA_KEY, ROW_GROUP_SIZE, fingerprint
 from mmpo.params import IngestParams, params_to_dict
 from mmpo.sources import ADAPTERS, ReadCounter, Rejected
-from mmpo.sources.base import InputError
 
 logger = logging.getLogger(__name__)
 

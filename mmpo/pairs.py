@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mmpo.sources.base import canonical_text
+from mmpo.text import canonical_text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,8 +8,8 @@ import sys
 from types import ModuleType
 from typing import Callable
 
+from mmpo.errors import InputError
 from mmpo.params import ParamsError
-from mmpo.sources.base import InputError
 
 logger = logging.getLogger("mmpo")
 

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import write_jsonl
 
+from mmpo.errors import InputError
 from mmpo.ingest import run_ingest
 from mmpo.params import IngestParams
-from mmpo.sources.base import InputError
 
 
 def ingest(tmp_path, **values):

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import math
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow.parquet as pq
 
+from mmpo.errors import InputError
 from mmpo.params import IngestParams
 
 MISSING = object()
 FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
-
-
-class InputError(ValueError):
-    """The input cannot be read at all (missing file, unknown format, wrong layout)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,18 +185,6 @@ def to_messages(value: Any, default_role: str) -> list[dict[str, str]] | None:
             return None
         messages.append({"role": role, "content": content})
     return messages
-
-
-def canonical_text(text: str) -> str:
-    """Return ``text`` in Unicode NFC with runs of whitespace collapsed to one space."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def prompt_hash(messages: list[dict[str, str]]) -> str:
-    """Return a stable 32-hex id of a prompt, insensitive to whitespace and Unicode form."""
-    canonical = [[m["role"], canonical_text(m["content"])] for m in messages]
-    encoded = json.dumps(canonical, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return hashlib.sha256(encoded).hexdigest()[:32]
 
 
 def response_row(

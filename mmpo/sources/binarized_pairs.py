@@ -16,20 +16,20 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from mmpo.errors import InputError
 from mmpo.params import IngestParams
 from mmpo.sources.base import (
     MISSING,
-    InputError,
     ReadCounter,
     Rejected,
     get_field,
     iter_input_records,
     parse_score,
-    prompt_hash,
     response_row,
     to_messages,
 )
 from mmpo.sources.scored_responses import resolve_judge
+from mmpo.text import prompt_hash
 
 SOURCE = "binarized_pairs"
 

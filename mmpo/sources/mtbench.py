@@ -25,17 +25,17 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator
 
+from mmpo.errors import InputError
 from mmpo.params import IngestParams
 from mmpo.sources.base import (
-    InputError,
     ReadCounter,
     Rejected,
     iter_file_records,
     parse_score,
-    prompt_hash,
     response_row,
 )
 from mmpo.sources.scored_responses import resolve_judge
+from mmpo.text import prompt_hash
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from mmpo.sources.base import (
     get_field,
     iter_input_records,
     parse_score,
-    prompt_hash,
     response_row,
     to_messages,
 )
+from mmpo.text import prompt_hash
 
 logger = logging.getLogger(__name__)
 
