@@ -1,6 +1,6 @@
 """Margin Matching Preference Optimization: soft-labelled preference data and training.
 
-The library holds every step of the pipeline as importable functions; the
+The library contains every step of the pipeline as importable functions; the
 ``pipeline`` package wraps them as DVC stages and the ``mmpo`` command line.
 Importing it does no I/O.
 """

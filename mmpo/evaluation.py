@@ -129,7 +129,7 @@ def run_evaluate(
     metrics = pair_metrics(z, p_chosen)
     metrics["pairs_dropped_truncation"] = dropped
     if not kept_rows:
-        logger.warning("evaluate: %s holds no pair; metrics are null", test_path)
+        logger.warning("evaluate: %s contains no pair, so the metrics are null", test_path)
 
     table = pa.table(
         {

@@ -1,7 +1,7 @@
 """Pair construction: every pair of responses in a group with different scores.
 
-Works on index arrays over the ``responses`` table, so no Python loop runs
-over rows; the texts are taken from Arrow columns once the pairs are known.
+The functions work on index arrays over the ``responses`` table, so no Python
+loop runs over pairs. Texts are taken from Arrow columns once the pairs are known.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class PairIndex:
 
 @dataclasses.dataclass(frozen=True)
 class PairCounts:
-    """What happened to every candidate pair (all pairs within a group)."""
+    """Outcome counts of the candidate pairs (all pairs within a group)."""
 
     candidates: int
     identical: int
@@ -63,9 +63,10 @@ def build_pairs(responses: pa.Table, keep_ties: bool, tie_tolerance: float) -> t
     """Build ordered pairs from the ``responses`` table.
 
     Candidate pairs with the same response text (after Unicode NFC and
-    whitespace normalisation) are dropped as identical first; of the rest,
-    pairs whose scores differ by at most ``tie_tolerance`` are ties, dropped or
-    kept with margin 0. Every other pair is ordered so the higher score is chosen.
+    whitespace normalisation) are dropped as identical first. Of the rest,
+    pairs whose scores differ by at most ``tie_tolerance`` are ties, which are
+    dropped or kept with margin 0. Every other pair is ordered so the higher
+    score is chosen.
 
     Args:
         responses: table with ``group_id``, ``response`` and ``score`` columns.

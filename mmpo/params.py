@@ -88,7 +88,7 @@ def _optional_text(where: str, key: str, value: Any) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class IngestParams:
-    """Where the input is and how to read it.
+    """Input location and reading options.
 
     Attributes:
         source: adapter name, one of ``SOURCES``.
@@ -149,7 +149,7 @@ class IngestParams:
 
 @dataclasses.dataclass(frozen=True)
 class LabelParams:
-    """How pairs, soft targets and splits are made.
+    """Settings of pair building, soft targets and the train/test split.
 
     Attributes:
         gamma: scale of the margin in p_chosen = sigmoid(gamma * margin), per
@@ -210,7 +210,7 @@ class TinyModelParams:
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    """What is trained and how.
+    """Model, objective and optimiser settings of the train stage.
 
     Attributes:
         objective: ``dpo`` trains a causal LM policy against a frozen reference;

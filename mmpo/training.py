@@ -108,7 +108,7 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
         and accuracy of the last epoch.
 
     Raises:
-        ValueError: the train split holds no usable pair.
+        ValueError: the train split contains no usable pair.
     """
     logger.info("train: %s", params)
     device = select_device(params.device)

@@ -102,7 +102,7 @@ def iter_input_records(params: IngestParams) -> Iterator[tuple[str, Any]]:
     A folder yields its supported files in sorted order.
 
     Raises:
-        InputError: the path does not exist or holds no supported file.
+        InputError: the path does not exist or contains no supported file.
     """
     if params.hf_dataset is not None:
         yield from _iter_hf_dataset(params)

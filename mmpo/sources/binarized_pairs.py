@@ -1,6 +1,6 @@
 """Adapter for scored pairs in the UltraFeedback-binarized layout.
 
-Each row holds a prompt, a chosen and a rejected response and both scores,
+Each row contains a prompt, a chosen and a rejected response and both scores,
 as in ``trl-lib/ultrafeedback_binarized`` or ``HuggingFaceH4/ultrafeedback_binarized``.
 It becomes two response rows sharing a ``group_id``, so the label stage
 compares them with each other only, even when another row repeats the prompt.

@@ -1,7 +1,7 @@
 """Adapter for one scored response per row (the embedded sample's layout).
 
-Each row holds a prompt, one response and its score; rows sharing a prompt are
-compared with each other. Columns are renamed with ``ingest.fields``:
+Each row contains a prompt, one response and its score. Rows that share a
+prompt are compared with each other. Columns are renamed with ``ingest.fields``:
 
     prompt_id  optional; a hash of the prompt when absent or empty
     prompt     a string (one user turn) or a list of {role, content} messages
