@@ -49,13 +49,10 @@ def write_parquet(table: pa.Table, path: str | Path, metadata: Mapping[str, Any]
     _replace_atomically(Path(path), write)
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Return the ``mmpo`` JSON metadata of a Parquet file written by ``write_parquet``."""
-    schema = pq.read_schema(path)
-    raw = (schema.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise ValueError(f"{path}: no mmpo metadata; was it written by this package?")
-    return json.loads(raw)
+def read_metadata(path: str | Path) -> dict[str, Any] | None:
+    """Return the ``mmpo`` JSON metadata of a Parquet file, or None for a file written elsewhere."""
+    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    return None if raw is None else json.loads(raw)
 
 
 def write_json(data: Any, path: str | Path) -> None:

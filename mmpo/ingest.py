@@ -23,6 +23,7 @@ from mmpo.sources import ADAPTERS, ReadCounter, Rejected
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 2048
+COMPARISONS_FILE = "comparisons.parquet"
 
 
 class _BatchedParquet:
@@ -73,12 +74,18 @@ def _quarantine_row(source: str, rejected: Rejected) -> dict[str, str]:
     }
 
 
-def run_ingest(params: IngestParams, responses_path: Path, quarantine_path: Path) -> dict[str, Any]:
-    """Read the input named by ``params`` and write both tables atomically.
+def run_ingest(
+    params: IngestParams, responses_path: Path, quarantine_path: Path, comparisons_path: Path | None = None
+) -> dict[str, Any]:
+    """Read the input named by ``params`` and write the tables atomically.
+
+    Adapters yield response rows, comparison rows (pairwise judgments, with a
+    ``response_a`` key) and ``Rejected`` rows. The comparisons table is written
+    next to the responses table unless ``comparisons_path`` is given.
 
     Returns:
-        metrics: input units read by kind, responses written, quarantined rows
-        in total and by reason.
+        metrics: input units read by kind, responses and comparisons written,
+        quarantined rows in total and by reason.
 
     Raises:
         mmpo.sources.base.InputError: the input cannot be read at all.
@@ -96,28 +103,40 @@ def run_ingest(params: IngestParams, responses_path: Path, quarantine_path: Path
     }
     responses = _BatchedParquet(Path(responses_path), tables.RESPONSES, metadata)
     quarantine = _BatchedParquet(Path(quarantine_path), tables.QUARANTINE, metadata)
+    if comparisons_path is None:
+        comparisons_path = Path(responses_path).with_name(COMPARISONS_FILE)
+    comparisons = _BatchedParquet(Path(comparisons_path), tables.COMPARISONS, metadata)
+    writers = (responses, quarantine, comparisons)
     counter, reasons = ReadCounter(), Counter()
     try:
         for item in tqdm(ADAPTERS[params.source](params, counter), desc="ingest", unit="row"):
             if isinstance(item, Rejected):
                 reasons[item.reason] += 1
                 quarantine.append(_quarantine_row(params.source, item))
+            elif "response_a" in item:
+                comparisons.append(item)
             else:
                 responses.append(item)
     except BaseException:
-        responses.abort()
-        quarantine.abort()
+        for writer in writers:
+            writer.abort()
         raise
-    responses.close()
-    quarantine.close()
+    for writer in writers:
+        writer.close()
 
     metrics = {
         "read": dict(sorted(counter.counts.items())),
         "responses": responses.count,
+        "comparisons": comparisons.count,
         "quarantined": quarantine.count,
         "quarantined_by_reason": dict(sorted(reasons.items())),
     }
     for reason, count in sorted(reasons.items()):
         logger.warning("ingest: %d row(s) quarantined as %s (see %s)", count, reason, quarantine_path)
-    logger.info("ingest: %d responses written, %d rows quarantined", responses.count, quarantine.count)
+    logger.info(
+        "ingest: %d responses and %d comparisons written, %d rows quarantined",
+        responses.count,
+        comparisons.count,
+        quarantine.count,
+    )
     return metrics

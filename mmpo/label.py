@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mmpo import __version__, tables
+from mmpo.comparisons import comparison_preferences
 from mmpo.files import fingerprint, read_metadata, write_parquet
-from mmpo.pairs import PairIndex, build_pairs
+from mmpo.pairs import PairCounts, PairIndex, build_pairs
 from mmpo.params import LabelParams, params_to_dict
 from mmpo.splits import assign_test
 from mmpo.targets import soft_targets
 
 logger = logging.getLogger(__name__)
-
-
-def assistant_turns(texts: pa.Array) -> pa.Array:
-    """Wrap each response string as a one-message list ``[{role: assistant, content}]``."""
-    count = len(texts)
-    roles = pa.array(["assistant"] * count, pa.string())
-    messages = pa.StructArray.from_arrays([roles, texts.cast(pa.string())], fields=list(tables.MESSAGE))
-    return pa.ListArray.from_arrays(pa.array(np.arange(count + 1, dtype=np.int32)), messages)
 
 
 def preference_table(responses: pa.Table, pairs: PairIndex, gamma: float) -> pa.Table:
@@ -41,8 +36,8 @@ def preference_table(responses: pa.Table, pairs: PairIndex, gamma: float) -> pa.
     columns = {
         "prompt_id": take("prompt_id", chosen),
         "prompt": take("prompt", chosen),
-        "chosen": assistant_turns(take("response", chosen)),
-        "rejected": assistant_turns(take("response", rejected)),
+        "chosen": tables.assistant_messages(take("response", chosen)),
+        "rejected": tables.assistant_messages(take("response", rejected)),
         "score_chosen": take("score", chosen),
         "score_rejected": take("score", rejected),
         "margin": pa.array(pairs.margin, pa.float64()),
@@ -67,8 +62,30 @@ def _summary(p_chosen: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def run_label(params: LabelParams, responses_path: Path, train_path: Path, test_path: Path) -> dict[str, Any]:
+def _read_comparisons(path: Path | None) -> pa.Table | None:
+    if path is None or not Path(path).is_file():
+        return None
+    return pq.read_table(path, schema=tables.COMPARISONS)
+
+
+def _add_counts(first: PairCounts, second: PairCounts) -> PairCounts:
+    return PairCounts(
+        *(a + b for a, b in zip(dataclasses.astuple(first), dataclasses.astuple(second), strict=True))
+    )
+
+
+def run_label(
+    params: LabelParams,
+    responses_path: Path,
+    train_path: Path,
+    test_path: Path,
+    comparisons_path: Path | None = None,
+) -> dict[str, Any]:
     """Build the preference sets from the responses table and write both splits.
+
+    Pairs of scored responses come first, then pairs from the comparisons
+    table (pairwise judgments), read from ``comparisons_path`` when that
+    file exists.
 
     Returns:
         metrics: pair accounting (candidates = pairs + identical + ties dropped),
@@ -78,6 +95,11 @@ def run_label(params: LabelParams, responses_path: Path, train_path: Path, test_
     responses = pq.read_table(responses_path, schema=tables.RESPONSES)
     pairs, counts = build_pairs(responses, params.keep_ties, params.tie_tolerance)
     table = preference_table(responses, pairs, params.gamma)
+    comparisons = _read_comparisons(comparisons_path)
+    if comparisons is not None:
+        from_votes, vote_counts = comparison_preferences(comparisons, params.keep_ties, params.tie_tolerance)
+        table = pa.concat_tables([table, from_votes])
+        counts = _add_counts(counts, vote_counts)
     is_test = assign_test(
         table.column("prompt_id").to_numpy(zero_copy_only=False), params.test_fraction, params.seed
     )
@@ -85,14 +107,15 @@ def run_label(params: LabelParams, responses_path: Path, train_path: Path, test_
 
     metrics: dict[str, Any] = {
         "responses": responses.num_rows,
+        "comparisons": 0 if comparisons is None else comparisons.num_rows,
         "candidate_pairs": counts.candidates,
         "identical_pairs_dropped": counts.identical,
         "ties_dropped": counts.ties_dropped,
         "ties_kept": counts.ties_kept,
         "pairs": counts.pairs,
         "single_response_groups": counts.single_response_groups,
-        "score_min": float(np.min(table.column("score_rejected"))) if table.num_rows else None,
-        "score_max": float(np.max(table.column("score_chosen"))) if table.num_rows else None,
+        "score_min": pc.min(table.column("score_rejected")).as_py(),
+        "score_max": pc.max(table.column("score_chosen")).as_py(),
     }
     for name, split in splits.items():
         metrics[f"{name}_pairs"] = split.num_rows
@@ -103,6 +126,7 @@ def run_label(params: LabelParams, responses_path: Path, train_path: Path, test_
         "stage": "label",
         "params": params_to_dict(params),
         "input_fingerprint": fingerprint(responses_path),
+        "comparisons_fingerprint": None if comparisons is None else fingerprint(comparisons_path),
         "ingest": read_metadata(responses_path),
         "counts": metrics,
         "mmpo_version": __version__,

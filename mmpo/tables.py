@@ -7,6 +7,7 @@ pandas, polars and DuckDB read are used (lists of structs, no Arrow map).
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -36,6 +37,28 @@ prompt: the conversation before the response.
 score: the aggregate that margins are computed from (source units).
 aspects: per-aspect scores with their names; empty when the source has none.
 origin: ``file:line`` (1-based) or ``dataset[split]:row`` of the input row.
+"""
+
+COMPARISONS = pa.schema(
+    [
+        ("prompt_id", pa.string()),
+        ("prompt", MESSAGES),
+        ("response_a", pa.string()),
+        ("response_b", pa.string()),
+        ("p_a", pa.float64()),
+        ("votes", pa.float64()),
+        ("judge", pa.string()),
+        ("source", pa.string()),
+        ("model_a", pa.string()),
+        ("model_b", pa.string()),
+        ("origin", pa.string()),
+    ]
+)
+"""One row per pairwise judgment between two responses, for sources without scores.
+
+p_a: probability that response_a is preferred, in [0, 1]: a vote share (ties
+    count half), a judge's soft preference, or 1 / 0 / 0.5 for one hard vote.
+votes: number of judgments aggregated into p_a; null for one soft preference.
 """
 
 QUARANTINE = pa.schema(
@@ -75,6 +98,17 @@ PREFERENCES = pa.schema(
 
 chosen, rejected: the assistant turn as a one-message list, the layout of TRL's
     conversational preference format.
+score_chosen, score_rejected, margin: null for pairs from pairwise judgments,
+    which carry no scores.
 margin: score_chosen - score_rejected (>= 0, score units).
-p_chosen: sigmoid(gamma * margin) in [0.5, 1], float64.
+p_chosen: sigmoid(gamma * margin) in [0.5, 1], float64; for a pairwise
+    judgment, the winner's probability max(p_a, 1 - p_a).
 """
+
+
+def assistant_messages(texts: pa.Array) -> pa.Array:
+    """Wrap each string as a one-message list ``[{role: assistant, content}]``, shape (N,)."""
+    count = len(texts)
+    roles = pa.array(["assistant"] * count, pa.string())
+    messages = pa.StructArray.from_arrays([roles, texts.cast(pa.string())], fields=list(MESSAGE))
+    return pa.ListArray.from_arrays(pa.array(np.arange(count + 1, dtype=np.int32)), messages)

@@ -17,6 +17,8 @@ Read scored responses into the canonical responses table.
 Reads:   ingest.path (a JSONL, JSON, CSV or Parquet file, or a folder), or
          ingest.hf_dataset with datasets.load_dataset.
 Writes:  --responses (Parquet, one row per scored response),
+         --comparisons (Parquet, one row per pairwise judgment, for sources
+         that compare two responses instead of scoring each),
          --quarantine (Parquet, one row per rejected input row with its reason),
          --metrics (JSON: rows read, responses, quarantined rows by reason).
 Params:  ingest.source, ingest.path, ingest.hf_dataset, ingest.hf_config,
@@ -28,13 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the stage's input and output paths."""
     parser.add_argument("--responses", type=Path, default=Path("data/responses/responses.parquet"))
     parser.add_argument("--quarantine", type=Path, default=Path("data/responses/quarantine.parquet"))
+    parser.add_argument("--comparisons", type=Path, default=Path("data/responses/comparisons.parquet"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/ingest.json"))
 
 
 def run(args: argparse.Namespace) -> None:
     """Run the stage with parsed arguments."""
     params = load_stage_params("ingest", args.params, args.overrides)
-    metrics = run_ingest(params, args.responses, args.quarantine)
+    metrics = run_ingest(params, args.responses, args.quarantine, args.comparisons)
     write_json(metrics, args.metrics)
 
 

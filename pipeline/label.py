@@ -15,7 +15,9 @@ DESCRIPTION = """\
 Pair the responses of each prompt and label each pair with its soft target
 p_chosen = sigmoid(gamma * (score_chosen - score_rejected)).
 
-Reads:   --responses (the ingest stage's Parquet table).
+Reads:   --responses and, when the file exists, --comparisons (the ingest
+         stage's Parquet tables). A pairwise judgment becomes a pair directly,
+         with p_chosen the winner's vote share and no gamma.
 Writes:  --train and --test (Parquet preference sets, split by prompt_id,
          with the resolved params in the file metadata),
          --metrics (JSON: candidate pairs, ties, identical pairs, pairs per
@@ -28,6 +30,7 @@ Params:  label.gamma, label.keep_ties, label.tie_tolerance,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the stage's input and output paths."""
     parser.add_argument("--responses", type=Path, default=Path("data/responses/responses.parquet"))
+    parser.add_argument("--comparisons", type=Path, default=Path("data/responses/comparisons.parquet"))
     parser.add_argument("--train", type=Path, default=Path("data/preferences/train.parquet"))
     parser.add_argument("--test", type=Path, default=Path("data/preferences/test.parquet"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/label.json"))
@@ -36,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Run the stage with parsed arguments."""
     params = load_stage_params("label", args.params, args.overrides)
-    metrics = run_label(params, args.responses, args.train, args.test)
+    metrics = run_label(params, args.responses, args.train, args.test, args.comparisons)
     write_json(metrics, args.metrics)
 
 

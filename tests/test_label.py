@@ -4,6 +4,7 @@ import math
 
 import datasets
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from conftest import write_jsonl
 
@@ -88,3 +89,74 @@ def test_label_round_trip_datasets(tmp_path):
     assert isinstance(row["prompt"], list)
     assert isinstance(row["prompt"][0], dict)
     assert dataset.features["p_chosen"].dtype == "float64"
+
+
+def write_comparisons(path, rows):
+    """rows: (prompt_id, response_a, response_b, p_a)."""
+    table = pa.Table.from_pylist(
+        [
+            {
+                "prompt_id": pid,
+                "prompt": [{"role": "user", "content": pid}],
+                "response_a": a,
+                "response_b": b,
+                "p_a": p,
+                "votes": 4.0,
+                "judge": "people",
+                "source": "votes",
+                "model_a": "ma",
+                "model_b": "mb",
+                "origin": f"f:{i}",
+            }
+            for i, (pid, a, b, p) in enumerate(rows)
+        ],
+        schema=tables.COMPARISONS,
+    )
+    pq.write_table(table, path)
+
+
+def test_label_comparisons_become_pairs(tmp_path):
+    pq.write_table(tables.RESPONSES.empty_table(), tmp_path / "r.parquet")
+    write_comparisons(
+        tmp_path / "c.parquet",
+        [
+            ("p1", "A wins", "B loses", 0.75),
+            ("p2", "A loses", "B wins", 0.2),
+            ("p3", "x", "y", 0.5),
+            ("p4", "same", "same ", 1.0),
+        ],
+    )
+    metrics = run_label(
+        LabelParams.from_mapping({"test_fraction": 0.0}),
+        tmp_path / "r.parquet",
+        tmp_path / "train.parquet",
+        tmp_path / "test.parquet",
+        tmp_path / "c.parquet",
+    )
+    rows = pq.read_table(tmp_path / "train.parquet").to_pylist()
+
+    assert metrics["comparisons"] == 4
+    assert metrics["candidate_pairs"] == 4
+    assert metrics["ties_dropped"] == 1
+    assert metrics["identical_pairs_dropped"] == 1
+    assert [r["chosen"][0]["content"] for r in rows] == ["A wins", "B wins"]
+    assert [r["rejected"][0]["content"] for r in rows] == ["B loses", "A loses"]
+    assert [r["p_chosen"] for r in rows] == [0.75, 0.8]
+    assert [r["model_chosen"] for r in rows] == ["ma", "mb"]
+    assert rows[0]["margin"] is None
+    assert rows[0]["score_chosen"] is None
+
+
+def test_label_comparison_tie_kept_at_half(tmp_path):
+    pq.write_table(tables.RESPONSES.empty_table(), tmp_path / "r.parquet")
+    write_comparisons(tmp_path / "c.parquet", [("p3", "x", "y", 0.5)])
+    run_label(
+        LabelParams.from_mapping({"test_fraction": 0.0, "keep_ties": True}),
+        tmp_path / "r.parquet",
+        tmp_path / "train.parquet",
+        tmp_path / "test.parquet",
+        tmp_path / "c.parquet",
+    )
+    rows = pq.read_table(tmp_path / "train.parquet").to_pylist()
+    assert [r["p_chosen"] for r in rows] == [0.5]
+    assert rows[0]["chosen"][0]["content"] == "x"
