@@ -93,6 +93,14 @@ def run_label(
     """
     logger.info("label: %s", params)
     responses = pq.read_table(responses_path, schema=tables.RESPONSES)
+    unscored = responses.num_rows - pc.count(responses.column("score")).as_py()
+    if unscored:
+        logger.warning(
+            "label: %d response(s) in %s have no score and are left out; score them with the judge stage",
+            unscored,
+            responses_path,
+        )
+        responses = responses.filter(pc.is_valid(responses.column("score")))
     pairs, counts = build_pairs(responses, params.keep_ties, params.tie_tolerance)
     table = preference_table(responses, pairs, params.gamma)
     comparisons = _read_comparisons(comparisons_path)
@@ -107,6 +115,7 @@ def run_label(
 
     metrics: dict[str, Any] = {
         "responses": responses.num_rows,
+        "unscored_responses": unscored,
         "comparisons": 0 if comparisons is None else comparisons.num_rows,
         "candidate_pairs": counts.candidates,
         "identical_pairs_dropped": counts.identical,

@@ -17,6 +17,7 @@ import yaml
 SOURCES = ("scored_responses", "binarized_pairs", "mtbench")
 OBJECTIVES = ("dpo", "reward")
 LOSSES = ("mmpo", "hard")
+MISSING_SCORES = ("quarantine", "keep")
 
 # Canonical field -> default column (dotted paths reach into nested objects).
 SOURCE_FIELDS: dict[str, dict[str, str]] = {
@@ -100,6 +101,9 @@ class IngestParams:
         fields: canonical field -> input column (dotted paths reach nested
             objects), overriding the adapter's defaults.
         judge: value of the ``judge`` column when the input names no judge.
+        missing_scores: ``quarantine`` sends a response whose score is absent
+            or null to the quarantine; ``keep`` keeps it with a null score, for
+            the judge stage to fill (``scored_responses`` source only).
     """
 
     source: str = "scored_responses"
@@ -109,6 +113,7 @@ class IngestParams:
     hf_split: str = "train"
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
     judge: str | None = None
+    missing_scores: str = "quarantine"
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "ingest") -> "IngestParams":
@@ -140,6 +145,9 @@ class IngestParams:
             hf_split=hf_split,
             fields=dict(fields),
             judge=_optional_text(where, "judge", values.get("judge")),
+            missing_scores=_choice(
+                where, "missing_scores", values.get("missing_scores", cls.missing_scores), MISSING_SCORES
+            ),
         )
 
     def field_map(self) -> dict[str, str]:

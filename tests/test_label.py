@@ -160,3 +160,27 @@ def test_label_comparison_tie_kept_at_half(tmp_path):
     rows = pq.read_table(tmp_path / "train.parquet").to_pylist()
     assert [r["p_chosen"] for r in rows] == [0.5]
     assert rows[0]["chosen"][0]["content"] == "x"
+
+
+def test_label_leaves_out_unscored_responses(tmp_path):
+    rows = [
+        {"prompt_id": "p", "prompt": "q", "response": "a", "score": 5},
+        {"prompt_id": "p", "prompt": "q", "response": "b", "score": 2},
+        {"prompt_id": "p", "prompt": "q", "response": "c"},
+        {"prompt_id": "p", "prompt": "q", "response": "d", "score": None},
+        {"prompt_id": "p", "prompt": "q", "response": "e", "score": "n/a"},
+    ]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    params = IngestParams.from_mapping({"path": str(source), "missing_scores": "keep"})
+    ingest_metrics = run_ingest(params, tmp_path / "r.parquet", tmp_path / "q.parquet")
+    metrics = run_label(
+        LabelParams.from_mapping({"test_fraction": 0.0}),
+        tmp_path / "r.parquet",
+        tmp_path / "train.parquet",
+        tmp_path / "test.parquet",
+    )
+    assert ingest_metrics["responses"] == 4
+    assert ingest_metrics["quarantined_by_reason"] == {"non_numeric_score": 1}
+    assert metrics["unscored_responses"] == 2
+    assert metrics["responses"] == 2
+    assert metrics["pairs"] == 1

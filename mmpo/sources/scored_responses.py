@@ -6,7 +6,8 @@ prompt are compared with each other. Columns are renamed with ``ingest.fields``:
     prompt_id  optional; a hash of the prompt when absent or empty
     prompt     a string (one user turn) or a list of {role, content} messages
     response   a string, or a message list whose last message is the response
-    score      a number or numeric string
+    score      a number or numeric string; absent or null rows are kept with a
+               null score when ``ingest.missing_scores`` is ``keep``
     model      optional generator name
     judge      optional; ``ingest.judge`` applies when absent
 """
@@ -82,7 +83,8 @@ def _convert(origin: str, record: Any, fields: dict[str, str], params, warned) -
         return Rejected(origin, fields["response"], "invalid_response", detail, record)
 
     score, reason, detail = parse_score(get_field(record, fields["score"]))
-    if score is None:
+    keep_unscored = params.missing_scores == "keep" and reason in ("missing_score", "null_score")
+    if score is None and not keep_unscored:
         detail = f"{detail} in field {fields['score']!r}; give every response a numeric score"
         return Rejected(origin, fields["score"], reason, detail, record)
 
