@@ -21,6 +21,8 @@ RESPONSES = pa.schema(
         ("prompt", MESSAGES),
         ("response", pa.string()),
         ("score", pa.float64()),
+        ("score_std", pa.float64()),
+        ("num_scores", pa.int64()),
         ("aspects", pa.list_(ASPECT)),
         ("judge", pa.string()),
         ("source", pa.string()),
@@ -34,7 +36,11 @@ prompt_id: hash of the canonical prompt unless the source has an id.
 group_id: responses compared with each other; equals prompt_id unless the
     source delivers fixed pairs, whose two responses then share a group.
 prompt: the conversation before the response.
-score: the aggregate that margins are computed from (source units).
+score: the aggregate that margins are computed from (source units); null
+    only for responses kept unscored for the judge stage.
+score_std: population standard deviation of the individual scores averaged
+    into ``score`` (several judges or samples); null for a single score.
+num_scores: how many individual scores were averaged into ``score``.
 aspects: per-aspect scores with their names; empty when the source has none.
 origin: ``file:line`` (1-based) or ``dataset[split]:row`` of the input row.
 """

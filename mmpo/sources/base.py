@@ -199,6 +199,8 @@ def response_row(
     model: str | None,
     origin: str,
     aspects: list[dict[str, Any]] | None = None,
+    score_std: float | None = None,
+    num_scores: int = 1,
 ) -> dict[str, Any]:
     """Build one row of the ``responses`` table."""
     return {
@@ -207,6 +209,8 @@ def response_row(
         "prompt": prompt,
         "response": response,
         "score": score,
+        "score_std": score_std,
+        "num_scores": num_scores if score is not None else 0,
         "aspects": aspects or [],
         "judge": judge,
         "source": source,
