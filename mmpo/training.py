@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
@@ -30,6 +29,7 @@ from mmpo.models import (
     select_device,
 )
 from mmpo.params import TrainParams, params_to_dict
+from mmpo.preference_sets import read_preference_set
 from mmpo.scoring import pair_logits
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
     """
     logger.info("train: %s", params)
     device = select_device(params.device)
-    rows = pq.read_table(train_path).to_pylist()
+    rows = read_preference_set(train_path, "train").to_pylist()
     tokenizer, model, reference = prepare_models(params)
     pairs, dropped = encode_pairs(
         tokenizer, rows, params.max_length, params.max_prompt_length, hard_labels=params.loss == "hard"
