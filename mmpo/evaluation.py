@@ -8,15 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from mmpo import rewardbench
+from mmpo.calibration import accuracy_by_margin, brier_score, calibration_table, expected_calibration_error
 from mmpo.encoding import collate, encode_pairs
+from mmpo.evaluation_plots import write_evaluation_plots
 from mmpo.files import write_parquet
 from mmpo.models import load_model, load_tokenizer, select_device
 from mmpo.params import EvaluateParams, TrainParams
+from mmpo.preference_sets import read_preference_set
+from mmpo.rewardbench import section_scores, subset_accuracy
 from mmpo.scoring import pair_logits
 from mmpo.targets import stable_sigmoid
 from mmpo.training import TRAIN_CONFIG
@@ -26,6 +31,8 @@ logger = logging.getLogger(__name__)
 PREDICTIONS = pa.schema(
     [
         ("prompt_id", pa.string()),
+        ("source", pa.string()),
+        ("margin", pa.float64()),
         ("p_chosen", pa.float64()),
         ("z", pa.float64()),
         ("p_predicted", pa.float64()),
@@ -103,30 +110,72 @@ def predict_logits(
     return torch.cat(logits).numpy() if logits else np.zeros(0)
 
 
-def run_evaluate(
-    params: EvaluateParams, model_dir: Path, test_path: Path, predictions_path: Path
-) -> dict[str, Any]:
-    """Score the test split with the trained model; write per-pair predictions.
-
-    Returns:
-        metrics from ``pair_metrics`` plus pairs dropped by truncation.
-    """
-    device = select_device("auto")
-    train_params, tokenizer, model, reference = load_trained(model_dir, device)
-    rows = pq.read_table(test_path).to_pylist()
-    kept_rows = []
-    pairs, dropped = [], 0
-    for row in rows:  # encode one by one to know which rows survive truncation
+def encode_rows(train_params: TrainParams, tokenizer, rows: list[dict]) -> tuple[list, list[dict], int]:
+    """Encode rows one by one; return the pairs, the rows that survived truncation, and the drop count."""
+    pairs, kept_rows, dropped = [], [], 0
+    for row in rows:
         encoded, lost = encode_pairs(
             tokenizer, [row], train_params.max_length, train_params.max_prompt_length, False
         )
         pairs += encoded
         dropped += lost
         kept_rows += [row] * len(encoded)
+    return pairs, kept_rows, dropped
+
+
+def calibration_metrics(z: np.ndarray, p_chosen: np.ndarray, margin: np.ndarray, params: EvaluateParams):
+    """Return calibration metrics and the tables behind the plots.
+
+    Returns:
+        ``(metrics, soft_bins, hard_bins, margin_rows)``: ECE and Brier score
+        against the soft targets and against hard labels (1 for every
+        non-tie pair), and the per-bin and per-bucket rows.
+    """
+    p_predicted = stable_sigmoid(z)
+    decided = p_chosen != 0.5
+    hard_p, hard_y = p_predicted[decided], np.ones(int(decided.sum()))
+    soft_bins = calibration_table(p_predicted, p_chosen, params.calibration_bins) if len(z) else []
+    hard_bins = calibration_table(hard_p, hard_y, params.calibration_bins) if len(hard_p) else []
+    margin_rows = accuracy_by_margin(z, margin, p_chosen, list(params.margin_edges))
+    metrics = {
+        "ece": expected_calibration_error(p_predicted, p_chosen, params.calibration_bins),
+        "ece_hard": expected_calibration_error(hard_p, hard_y, params.calibration_bins),
+        "brier": brier_score(p_predicted, p_chosen),
+        "brier_hard": brier_score(hard_p, hard_y),
+        "accuracy_by_margin": {r["bucket"]: r["accuracy"] for r in margin_rows},
+    }
+    return metrics, soft_bins, hard_bins, margin_rows
+
+
+def run_evaluate(
+    params: EvaluateParams,
+    model_dir: Path,
+    test_path: Path,
+    predictions_path: Path,
+    plots_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Score the test split with the trained model; write per-pair predictions and plots.
+
+    Returns:
+        metrics from ``pair_metrics`` and ``calibration_metrics``, plus pairs
+        dropped by truncation.
+
+    Raises:
+        mmpo.preference_sets.PreferenceSetError: the test split is missing or invalid.
+    """
+    rows = read_preference_set(test_path, "evaluate", allow_empty=True).to_pylist()
+    device = select_device("auto")
+    train_params, tokenizer, model, reference = load_trained(model_dir, device)
+    pairs, kept_rows, dropped = encode_rows(train_params, tokenizer, rows)
 
     z = predict_logits(train_params, tokenizer, model, reference, pairs, params.batch_size, device)
     p_chosen = np.array([r["p_chosen"] for r in kept_rows], dtype=np.float64)
+    margin = np.array(
+        [np.nan if r.get("margin") is None else r["margin"] for r in kept_rows], dtype=np.float64
+    )
     metrics = pair_metrics(z, p_chosen)
+    calibration, soft_bins, hard_bins, margin_rows = calibration_metrics(z, p_chosen, margin, params)
+    metrics.update(calibration)
     metrics["pairs_dropped_truncation"] = dropped
     if not kept_rows:
         logger.warning("evaluate: %s contains no pair, so the metrics are null", test_path)
@@ -134,6 +183,8 @@ def run_evaluate(
     table = pa.table(
         {
             "prompt_id": [r["prompt_id"] for r in kept_rows],
+            "source": [r.get("source") for r in kept_rows],
+            "margin": margin,
             "p_chosen": p_chosen,
             "z": z,
             "p_predicted": stable_sigmoid(z),
@@ -141,10 +192,42 @@ def run_evaluate(
         schema=PREDICTIONS,
     )
     write_parquet(table, predictions_path, {"stage": "evaluate", "model": str(model_dir)})
+    if plots_dir is not None:
+        write_evaluation_plots(Path(plots_dir), soft_bins, hard_bins, margin_rows, stable_sigmoid(z))
     logger.info(
-        "evaluate: accuracy %s, cross-entropy %s on %d pairs",
+        "evaluate: accuracy %s, cross-entropy %s, ECE %s on %d pairs",
         metrics["accuracy"],
         metrics["cross_entropy"],
+        metrics["ece"],
         metrics["pairs"],
     )
     return metrics
+
+
+def run_rewardbench(params: EvaluateParams, model_dir: Path, path: Path) -> dict[str, Any]:
+    """Score a local RewardBench-style file (prompt, chosen, rejected, subset per row).
+
+    Texts may be strings or message lists. Returns per-subset accuracy, the
+    weighted section scores and their mean (see ``mmpo.rewardbench``).
+
+    Raises:
+        ValueError: the file lacks one of the required columns.
+    """
+    frame = pd.read_parquet(path) if Path(path).suffix == ".parquet" else pd.read_json(path, lines=True)
+    missing = [c for c in rewardbench.REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: column(s) {missing} missing; a RewardBench file needs "
+            f"{list(rewardbench.REQUIRED_COLUMNS)}"
+        )
+    rows = [
+        rewardbench.pair_row(record, f"{path}:{index}")
+        for index, record in enumerate(frame.to_dict("records"), 1)
+    ]
+    device = select_device("auto")
+    train_params, tokenizer, model, reference = load_trained(model_dir, device)
+    pairs, kept_rows, dropped = encode_rows(train_params, tokenizer, rows)
+    z = predict_logits(train_params, tokenizer, model, reference, pairs, params.batch_size, device)
+    subsets = subset_accuracy(z, [r["subset"] for r in kept_rows])
+    scores = section_scores({name: value["accuracy"] for name, value in subsets.items()})
+    return {"subsets": subsets, **scores, "pairs_dropped_truncation": dropped}

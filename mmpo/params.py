@@ -290,14 +290,35 @@ class TrainParams:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateParams:
-    """Evaluation settings: ``batch_size`` pairs per forward pass."""
+    """Evaluation settings.
+
+    Attributes:
+        batch_size: pairs per forward pass.
+        calibration_bins: equal-mass bins of the expected calibration error, >= 1.
+        margin_edges: increasing score-margin edges of the accuracy buckets,
+            starting at 0 (score units); the last bucket is open-ended.
+    """
 
     batch_size: int = 16
+    calibration_bins: int = 10
+    margin_edges: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 6.0)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "evaluate") -> "EvaluateParams":
         _check_keys(cls, values, where)
-        return cls(batch_size=_integer(where, "batch_size", values.get("batch_size", cls.batch_size), 1))
+        edges = values.get("margin_edges", list(cls.margin_edges))
+        if not isinstance(edges, list) or not edges:
+            raise ParamsError(f"{where}.margin_edges: expected a non-empty list of numbers, got {edges!r}")
+        edges = tuple(_number(where, "margin_edges", e, 0.0) for e in edges)
+        if edges[0] != 0.0 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+            raise ParamsError(f"{where}.margin_edges: {list(edges)} must start at 0 and increase")
+        return cls(
+            batch_size=_integer(where, "batch_size", values.get("batch_size", cls.batch_size), 1),
+            calibration_bins=_integer(
+                where, "calibration_bins", values.get("calibration_bins", cls.calibration_bins), 1
+            ),
+            margin_edges=edges,
+        )
 
 
 STAGE_PARAMS = {

@@ -9,6 +9,7 @@ from conftest import REPO
 
 from mmpo.params import (
     STAGE_PARAMS,
+    EvaluateParams,
     IngestParams,
     LabelParams,
     ParamsError,
@@ -104,3 +105,11 @@ def test_every_params_key_is_read_by_code():
                 continue
             leaf = "field_map" if leaf == "fields" else leaf
             assert re.search(rf"\.{leaf}\b", sources), f"{stage}.{key} is never read"
+
+
+def test_evaluate_margin_edges_validated():
+    with pytest.raises(ParamsError, match=r"must start at 0 and increase"):
+        EvaluateParams.from_mapping({"margin_edges": [1, 2]})
+    with pytest.raises(ParamsError, match=r"must start at 0 and increase"):
+        EvaluateParams.from_mapping({"margin_edges": [0, 2, 2]})
+    assert EvaluateParams.from_mapping({"margin_edges": [0, 3]}).margin_edges == (0.0, 3.0)

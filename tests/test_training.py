@@ -8,7 +8,7 @@ from conftest import write_jsonl
 from test_label import ROWS
 
 from mmpo.encoding import collate, encode_pairs
-from mmpo.evaluation import pair_metrics, run_evaluate
+from mmpo.evaluation import pair_metrics, run_evaluate, run_rewardbench
 from mmpo.ingest import run_ingest
 from mmpo.label import run_label
 from mmpo.models import build_byte_tokenizer, build_tiny_model
@@ -138,10 +138,64 @@ def test_train_is_deterministic(preference_sets, tmp_path):
 def test_train_on_empty_split_raises(preference_sets, tmp_path):
     empty = pq.read_table(preference_sets / "train.parquet").slice(0, 0)
     pq.write_table(empty, tmp_path / "empty.parquet")
-    with pytest.raises(ValueError, match="no pair to train on"):
+    with pytest.raises(ValueError, match="no pairs to use in the train stage"):
         run_train(TrainParams(), tmp_path / "empty.parquet", tmp_path / "m", tmp_path / "l.csv")
 
 
 def test_evaluate_rejects_folder_without_config(tmp_path, preference_sets):
     with pytest.raises(FileNotFoundError, match="train_config.json: not found"):
         run_evaluate(EvaluateParams(), tmp_path, preference_sets / "test.parquet", tmp_path / "p.parquet")
+
+
+def test_evaluate_writes_calibration_and_plots(preference_sets, tmp_path):
+    params = TrainParams.from_mapping(
+        {"objective": "reward", "epochs": 1, "max_length": 96, "max_prompt_length": 48}
+    )
+    run_train(params, preference_sets / "train.parquet", tmp_path / "model", tmp_path / "log.csv")
+    result = run_evaluate(
+        EvaluateParams(),
+        tmp_path / "model",
+        preference_sets / "test.parquet",
+        tmp_path / "pred.parquet",
+        tmp_path / "plots",
+    )
+    predictions = pq.read_table(tmp_path / "pred.parquet").to_pandas()
+    p = predictions["p_predicted"].to_numpy()
+    target = predictions["p_chosen"].to_numpy()
+    assert result["brier"] == pytest.approx(np.mean((p - target) ** 2))
+    assert result["brier_hard"] == pytest.approx(np.mean((p - 1.0) ** 2))
+    assert 0.0 <= result["ece"] <= 1.0
+    assert (predictions["margin"] > 0).all()
+    for name in ("reliability", "accuracy_by_margin", "p_predicted_histogram"):
+        assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / "plots" / f"{name}.csv").is_file()
+
+
+def test_rewardbench_file_scored(preference_sets, tmp_path):
+    params = TrainParams.from_mapping(
+        {"objective": "reward", "epochs": 1, "max_length": 96, "max_prompt_length": 48}
+    )
+    run_train(params, preference_sets / "train.parquet", tmp_path / "model", tmp_path / "log.csv")
+    rows = [
+        {"prompt": "q", "chosen": "good", "rejected": "bad", "subset": "math-prm"},
+        {
+            "prompt": "q",
+            "chosen": [{"role": "assistant", "content": "a"}],
+            "rejected": "b",
+            "subset": "hep-go",
+        },
+        {"prompt": "q", "chosen": "c", "rejected": "d", "subset": "mine"},
+    ]
+    path = write_jsonl(tmp_path / "rb.jsonl", rows)
+    result = run_rewardbench(EvaluateParams(), tmp_path / "model", path)
+    assert set(result["subsets"]) == {"math-prm", "hep-go", "mine"}
+    assert result["unweighted_subsets"] == ["mine"]
+    assert list(result["sections"]) == ["Reasoning"]
+    math, go = result["subsets"]["math-prm"]["accuracy"], result["subsets"]["hep-go"]["accuracy"]
+    assert result["sections"]["Reasoning"] == pytest.approx((math * 984 + go * 164) / 1148)
+
+
+def test_rewardbench_file_missing_column(preference_sets, tmp_path):
+    path = write_jsonl(tmp_path / "rb.jsonl", [{"prompt": "q", "chosen": "a", "rejected": "b"}])
+    with pytest.raises(ValueError, match=r"column\(s\) \['subset'\] missing"):
+        run_rewardbench(EvaluateParams(), tmp_path / "model", path)
