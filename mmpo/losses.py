@@ -79,3 +79,71 @@ def reward_logits(reward_chosen: torch.Tensor, reward_rejected: torch.Tensor) ->
             f"reward shapes differ: {tuple(reward_chosen.shape)} vs {tuple(reward_rejected.shape)}"
         )
     return reward_chosen - reward_rejected
+
+
+def ipo_loss(z: torch.Tensor, beta: float) -> torch.Tensor:
+    """Return the IPO loss (h - 1 / (2 beta))^2 per pair, shape (B,), with h = z / beta.
+
+    h is the log-ratio difference of a policy; IPO regresses it to 1 / (2 beta)
+    instead of pushing it to infinity (Azar et al., 2023).
+    """
+    return (_as_vector("z", z) / beta - 1.0 / (2.0 * beta)) ** 2
+
+
+def margin_loss(z: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
+    """Return -log sigmoid(z - margin) per pair, shape (B,): the Llama 2 reward-model loss.
+
+    Args:
+        z: preference logits, shape (B,).
+        margin: required gap per pair in logit units, shape (B,), >= 0.
+    """
+    z = _as_vector("z", z)
+    margin = _as_vector("margin", margin).to(z.dtype)
+    if z.shape != margin.shape:
+        raise ValueError(f"z has shape {tuple(z.shape)} but margin has {tuple(margin.shape)}")
+    return -F.logsigmoid(z - margin)
+
+
+def pair_loss(
+    kind: str,
+    z: torch.Tensor,
+    p_chosen: torch.Tensor,
+    *,
+    beta: float,
+    label_smoothing: float = 0.0,
+    margin: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Return the per-pair loss of ``kind``, shape (B,).
+
+    Kinds: ``mmpo`` (cross-entropy against p_chosen), ``hard`` (p = 1: DPO for
+    a policy, Bradley-Terry for a reward model), ``cdpo`` (p = 1 -
+    ``label_smoothing`` for every pair), ``ipo``, ``margin`` (Llama 2, with
+    ``margin`` per pair).
+
+    Raises:
+        ValueError: unknown kind, or ``margin`` missing for the margin loss.
+    """
+    if kind == "mmpo":
+        return mmpo_loss(z, p_chosen)
+    if kind == "hard":
+        return mmpo_loss(z, torch.ones_like(_as_vector("p_chosen", p_chosen)))
+    if kind == "cdpo":
+        return mmpo_loss(z, torch.full_like(_as_vector("p_chosen", p_chosen), 1.0 - label_smoothing))
+    if kind == "ipo":
+        return ipo_loss(z, beta)
+    if kind == "margin":
+        if margin is None:
+            raise ValueError("the margin loss needs a margin per pair")
+        return margin_loss(z, margin)
+    raise ValueError(f"unknown loss {kind!r}; use mmpo, hard, cdpo, ipo or margin")
+
+
+def weighted_mean(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Return sum(w * l) / sum(w) over a batch, or the plain mean without weights."""
+    losses = _as_vector("losses", losses)
+    if weights is None:
+        return losses.mean()
+    weights = _as_vector("weights", weights).to(losses.dtype)
+    if weights.shape != losses.shape:
+        raise ValueError(f"weights have shape {tuple(weights.shape)} but losses have {tuple(losses.shape)}")
+    return (weights * losses).sum() / weights.sum()

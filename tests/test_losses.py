@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mmpo.losses import dpo_logits, mmpo_loss, reward_logits
+from mmpo.losses import dpo_logits, ipo_loss, margin_loss, mmpo_loss, pair_loss, reward_logits, weighted_mean
 
 
 def test_mmpo_loss_hand_values_batch():
@@ -87,3 +87,48 @@ def test_gradient_matches_finite_differences():
     assert torch.autograd.gradcheck(lambda v: mmpo_loss(v, p).sum(), (z,))
     mmpo_loss(z, p).sum().backward()
     torch.testing.assert_close(z.grad, torch.sigmoid(z.detach()) - p)
+
+
+def test_ipo_hand_value():
+    # beta 0.5: h = z / beta = 2 / 0.5 = 4; target 1 / (2 * 0.5) = 1; loss (4 - 1)^2 = 9.
+    loss = ipo_loss(torch.tensor([2.0, 0.5]), beta=0.5)
+    torch.testing.assert_close(loss, torch.tensor([9.0, 0.0]))
+
+
+def test_margin_loss_hand_value():
+    # -log sigmoid(3 - 1) = log(1 + e^-2); with margin 0 it is the Bradley-Terry loss.
+    loss = margin_loss(
+        torch.tensor([3.0, 3.0], dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64)
+    )
+    assert loss[0].item() == pytest.approx(math.log1p(math.exp(-2)), abs=1e-15)
+    assert loss[1].item() == pytest.approx(math.log1p(math.exp(-3)), abs=1e-15)
+
+
+def test_pair_loss_kinds_agree_with_definitions():
+    z = torch.tensor([0.4, -0.7, 1.5], dtype=torch.float64)
+    p = torch.tensor([0.9, 0.6, 0.75], dtype=torch.float64)
+    torch.testing.assert_close(pair_loss("mmpo", z, p, beta=0.1), mmpo_loss(z, p))
+    torch.testing.assert_close(pair_loss("hard", z, p, beta=0.1), -torch.nn.functional.logsigmoid(z))
+    cdpo = pair_loss("cdpo", z, p, beta=0.1, label_smoothing=0.1)
+    expected = -(0.9 * torch.nn.functional.logsigmoid(z) + 0.1 * torch.nn.functional.logsigmoid(-z))
+    torch.testing.assert_close(cdpo, expected)
+    torch.testing.assert_close(pair_loss("ipo", z, p, beta=0.1), (z / 0.1 - 5.0) ** 2)
+    margin = torch.tensor([1.0, 0.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(pair_loss("margin", z, p, beta=0.1, margin=margin), margin_loss(z, margin))
+
+
+def test_pair_loss_rejects_unknown_and_missing_margin():
+    with pytest.raises(ValueError, match="unknown loss 'kto'"):
+        pair_loss("kto", torch.zeros(1), torch.zeros(1), beta=0.1)
+    with pytest.raises(ValueError, match="needs a margin per pair"):
+        pair_loss("margin", torch.zeros(1), torch.zeros(1), beta=0.1)
+
+
+def test_weighted_mean_hand_value():
+    # (1 * 2 + 3 * 4) / (1 + 3) = 3.5; equal weights give the plain mean.
+    losses = torch.tensor([2.0, 4.0])
+    assert weighted_mean(losses, torch.tensor([1.0, 3.0])).item() == pytest.approx(3.5)
+    assert weighted_mean(losses, torch.tensor([2.0, 2.0])).item() == pytest.approx(3.0)
+    assert weighted_mean(losses, None).item() == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="weights have shape"):
+        weighted_mean(losses, torch.ones(3))
