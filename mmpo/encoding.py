@@ -27,26 +27,46 @@ class EncodedPair:
     p_chosen: float
 
 
+def boundary_tokens(tokenizer) -> tuple[int | None, int | None]:
+    """Return the ids that open and close a sequence: BOS or else CLS, and EOS or else SEP.
+
+    Causal LMs use BOS/EOS; BERT-style encoders, whose classification head
+    reads the first token, use CLS/SEP. Either may be None.
+    """
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id
+    end = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    return start, end
+
+
 def encode_sequence(
     tokenizer, prompt: list[dict[str, str]], response: str, max_length: int, max_prompt_length: int
 ) -> tuple[list[int], int] | None:
     """Return ``(token ids, prompt length)``, or None when no response token fits.
 
-    When prompt and response exceed ``max_length`` tokens, the prompt keeps its
-    last ``max_prompt_length`` tokens, then the response is cut from the right.
+    The sequence is [start token] + templated prompt + response + [end token].
+    The start token is added only when the chat template did not write it, so
+    it never appears twice, and it survives truncation. When the sequence
+    exceeds ``max_length`` tokens, the prompt keeps its last tokens within
+    ``max_prompt_length`` (start token included), then the response is cut
+    from the right.
     """
+    start, end = boundary_tokens(tokenizer)
     prompt_text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    prefix = [start] if start is not None else []
+    if prefix and prompt_ids[:1] == prefix:
+        prompt_ids = prompt_ids[1:]
     response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
-    if tokenizer.eos_token_id is not None:
-        response_ids = response_ids + [tokenizer.eos_token_id]
+    if end is not None:
+        response_ids = response_ids + [end]
 
-    if len(prompt_ids) + len(response_ids) > max_length:
-        prompt_ids = prompt_ids[-max_prompt_length:]
-        response_ids = response_ids[: max_length - len(prompt_ids)]
+    if len(prefix) + len(prompt_ids) + len(response_ids) > max_length:
+        keep = max(0, max_prompt_length - len(prefix))
+        prompt_ids = prompt_ids[len(prompt_ids) - keep :] if keep < len(prompt_ids) else prompt_ids
+        response_ids = response_ids[: max(0, max_length - len(prefix) - len(prompt_ids))]
     if not response_ids:
         return None
-    return prompt_ids + response_ids, len(prompt_ids)
+    return prefix + prompt_ids + response_ids, len(prefix) + len(prompt_ids)
 
 
 def encode_pairs(
