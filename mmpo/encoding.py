@@ -25,6 +25,8 @@ class EncodedPair:
     rejected_ids: list[int]
     rejected_prompt_length: int
     p_chosen: float
+    weight: float = 1.0
+    margin: float = 0.0
 
 
 def boundary_tokens(tokenizer) -> tuple[int | None, int | None]:
@@ -75,7 +77,9 @@ def encode_pairs(
     """Encode preference-set rows; return the pairs and how many were dropped.
 
     A pair is dropped (and counted) when either response would be cut to no
-    tokens. With ``hard_labels`` every target is 1 instead of p_chosen.
+    tokens. With ``hard_labels`` every target is 1 instead of p_chosen. A
+    missing or null ``weight`` is 1 and a missing or null ``margin`` (pairs
+    from pairwise judgments) is 0.
     """
     encoded, dropped = [], 0
     for row in rows:
@@ -89,7 +93,9 @@ def encode_pairs(
             dropped += 1
             continue
         target = 1.0 if hard_labels else float(row["p_chosen"])
-        encoded.append(EncodedPair(chosen[0], chosen[1], rejected[0], rejected[1], target))
+        weight = 1.0 if row.get("weight") is None else float(row["weight"])
+        margin = 0.0 if row.get("margin") is None else float(row["margin"])
+        encoded.append(EncodedPair(chosen[0], chosen[1], rejected[0], rejected[1], target, weight, margin))
     if dropped:
         logger.warning("dropped %d pair(s) whose response would be truncated to nothing", dropped)
     return encoded, dropped
@@ -103,6 +109,8 @@ def collate(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, torch.
         chosen sequences, rows B..2B-1 the rejected ones. response_mask marks
         response tokens (not prompt, not padding).
         p_chosen: (B,) float32 targets.
+        weight: (B,) float32 loss weights.
+        margin: (B,) float32 score margins.
     """
     sequences = [(p.chosen_ids, p.chosen_prompt_length) for p in pairs]
     sequences += [(p.rejected_ids, p.rejected_prompt_length) for p in pairs]
@@ -119,4 +127,6 @@ def collate(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, torch.
         "attention_mask": attention_mask,
         "response_mask": response_mask,
         "p_chosen": torch.tensor([p.p_chosen for p in pairs], dtype=torch.float32),
+        "weight": torch.tensor([p.weight for p in pairs], dtype=torch.float32),
+        "margin": torch.tensor([p.margin for p in pairs], dtype=torch.float32),
     }

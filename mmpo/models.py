@@ -53,7 +53,7 @@ def build_byte_tokenizer() -> PreTrainedTokenizerFast:
 def build_tiny_model(
     objective: str, tokenizer: PreTrainedTokenizerFast, size: TinyModelParams, max_length: int, seed: int
 ) -> PreTrainedModel:
-    """Return a randomly initialised GPT-2 of ``size``, as a policy or a reward model."""
+    """Return a randomly initialised GPT-2 of ``size`` without dropout, as a policy or a reward model."""
     config = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=max_length,
@@ -64,6 +64,12 @@ def build_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         num_labels=1,
+        # No dropout: a model this small does not need it, and without it a
+        # step does not depend on how a batch is split or ordered.
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        summary_first_dropout=0.0,
     )
     torch.manual_seed(seed)
     model_class = GPT2LMHeadModel if objective == "dpo" else GPT2ForSequenceClassification

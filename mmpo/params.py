@@ -16,7 +16,9 @@ import yaml
 
 SOURCES = ("scored_responses", "binarized_pairs", "mtbench")
 OBJECTIVES = ("dpo", "reward")
-LOSSES = ("mmpo", "hard")
+LOSSES = ("mmpo", "hard", "cdpo", "ipo", "margin")
+PRECISIONS = ("fp32", "bf16", "fp16")
+LR_SCHEDULERS = ("constant", "linear", "cosine")
 MISSING_SCORES = ("quarantine", "keep")
 
 # Canonical field -> default column (dotted paths reach into nested objects).
@@ -224,7 +226,11 @@ class TrainParams:
         objective: ``dpo`` trains a causal LM policy against a frozen reference;
             ``reward`` trains a sequence-classification head with one output.
         loss: ``mmpo`` uses the soft target p_chosen; ``hard`` uses 1 for every
-            pair (standard DPO / Bradley-Terry), as a baseline on the same data.
+            pair (standard DPO / Bradley-Terry); ``cdpo`` uses 1 -
+            ``label_smoothing``; ``ipo`` is IPO (policies only); ``margin`` is
+            the Llama 2 loss -log sigmoid(z - margin_scale * margin).
+        label_smoothing: cDPO's epsilon, in [0, 0.5).
+        margin_scale: logit units per score unit in the ``margin`` loss, >= 0.
         model: ``tiny`` (built from a config, no download), a Hugging Face model
             id or a local model folder.
         beta: DPO temperature on the log-probability ratios; > 0.
@@ -233,6 +239,12 @@ class TrainParams:
         max_length, max_prompt_length: token budgets; the prompt is cut from the
             left first, then the response from the right.
         max_grad_norm: gradient clipping norm; 0 turns clipping off.
+        gradient_accumulation_steps: batches per optimiser step, >= 1.
+        max_steps: stop after this many optimiser steps; 0 runs all epochs.
+        lr_scheduler: ``constant``, ``linear`` or ``cosine`` decay, no warm-up.
+        precision: ``fp32``, or ``bf16`` / ``fp16`` mixed precision (GPU).
+        save_steps: write a checkpoint every this many steps; 0 writes none.
+        resume: continue from the last checkpoint in the model folder.
         seed: seed of model initialisation and data order.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     """
@@ -249,6 +261,14 @@ class TrainParams:
     max_length: int = 384
     max_prompt_length: int = 192
     max_grad_norm: float = 1.0
+    label_smoothing: float = 0.0
+    margin_scale: float = 1.0
+    gradient_accumulation_steps: int = 1
+    max_steps: int = 0
+    lr_scheduler: str = "constant"
+    precision: str = "fp32"
+    save_steps: int = 0
+    resume: bool = False
     seed: int = 0
     device: str = "auto"
 
@@ -277,9 +297,28 @@ class TrainParams:
                 where, "max_prompt_length", get("max_prompt_length", cls.max_prompt_length), 1
             ),
             max_grad_norm=_number(where, "max_grad_norm", get("max_grad_norm", cls.max_grad_norm), 0.0),
+            label_smoothing=_number(
+                where, "label_smoothing", get("label_smoothing", cls.label_smoothing), 0.0, 0.499
+            ),
+            margin_scale=_number(where, "margin_scale", get("margin_scale", cls.margin_scale), 0.0),
+            gradient_accumulation_steps=_integer(
+                where,
+                "gradient_accumulation_steps",
+                get("gradient_accumulation_steps", cls.gradient_accumulation_steps),
+                1,
+            ),
+            max_steps=_integer(where, "max_steps", get("max_steps", cls.max_steps), 0),
+            lr_scheduler=_choice(where, "lr_scheduler", get("lr_scheduler", cls.lr_scheduler), LR_SCHEDULERS),
+            precision=_choice(where, "precision", get("precision", cls.precision), PRECISIONS),
+            save_steps=_integer(where, "save_steps", get("save_steps", cls.save_steps), 0),
+            resume=_flag(where, "resume", get("resume", cls.resume)),
             seed=_integer(where, "seed", get("seed", cls.seed), 0),
             device=_choice(where, "device", get("device", cls.device), ("auto", "cpu", "cuda")),
         )
+        if params.loss == "ipo" and params.objective == "reward":
+            raise ParamsError(
+                f"{where}.loss: ipo applies to policies only; use objective dpo or another loss"
+            )
         if params.max_prompt_length >= params.max_length:
             raise ParamsError(
                 f"{where}.max_prompt_length ({params.max_prompt_length}) must be below "

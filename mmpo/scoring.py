@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mmpo.losses import dpo_logits, reward_logits
+from mmpo.losses import reward_logits
 
 
 def response_logps(model, input_ids: torch.Tensor, attention_mask, response_mask) -> torch.Tensor:
@@ -20,21 +20,32 @@ def response_logps(model, input_ids: torch.Tensor, attention_mask, response_mask
     return (token_logps * mask).sum(-1)
 
 
-def pair_logits(
+def pair_rewards(
     objective: str, model, reference, batch: dict[str, torch.Tensor], beta: float
-) -> torch.Tensor:
-    """Return the preference logits z, shape (B,), for a collated batch of B pairs.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the rewards of the chosen and of the rejected responses, each shape (B,).
 
-    ``dpo``: z = beta * log-ratio difference against ``reference`` (no grad).
-    ``reward``: z = r(chosen) - r(rejected) from the one-output head.
+    ``dpo``: the implicit reward beta * (log pi(y|x) - log pi_ref(y|x)), with
+    the reference under no grad. ``reward``: the one-output head's value.
     """
     inputs = (batch["input_ids"], batch["attention_mask"])
     half = batch["input_ids"].shape[0] // 2
     if objective == "reward":
         rewards = model(input_ids=inputs[0], attention_mask=inputs[1]).logits.float().squeeze(-1)
-        return reward_logits(rewards[:half], rewards[half:])
+        return rewards[:half], rewards[half:]
 
     policy = response_logps(model, *inputs, batch["response_mask"])
     with torch.no_grad():
         ref = response_logps(reference, *inputs, batch["response_mask"])
-    return dpo_logits(policy[:half], policy[half:], ref[:half], ref[half:], beta)
+    rewards = beta * (policy - ref)
+    return rewards[:half], rewards[half:]
+
+
+def pair_logits(
+    objective: str, model, reference, batch: dict[str, torch.Tensor], beta: float
+) -> torch.Tensor:
+    """Return the preference logits z = reward(chosen) - reward(rejected), shape (B,).
+
+    For ``dpo`` this equals beta * ((pi_w - ref_w) - (pi_l - ref_l)).
+    """
+    return reward_logits(*pair_rewards(objective, model, reference, batch, beta))

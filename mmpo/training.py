@@ -1,8 +1,8 @@
-"""Training loop for MMPO policies (DPO form) and reward models.
+"""Training of MMPO policies (DPO form) and reward models with ``PreferenceTrainer``.
 
-A plain torch loop: AdamW, gradient clipping, a seeded shuffle per epoch.
-TODO: move onto transformers' Trainer for gradient accumulation,
-mixed precision, multi-GPU and checkpoint resume; this loop has none of them.
+``run_train`` encodes the train split, builds ``TrainingArguments`` from the
+params, trains, and saves the model, tokenizer, resolved config and a
+per-step log. Under ``accelerate launch`` the same code runs on several GPUs.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from transformers import TrainingArguments
 
 from mmpo import __version__
-from mmpo.encoding import EncodedPair, collate, encode_pairs
+from mmpo.encoding import encode_pairs
 from mmpo.files import fingerprint, write_json
-from mmpo.losses import mmpo_loss
 from mmpo.models import (
     TINY,
     build_byte_tokenizer,
@@ -30,12 +29,13 @@ from mmpo.models import (
 )
 from mmpo.params import TrainParams, params_to_dict
 from mmpo.preference_sets import read_preference_set
-from mmpo.scoring import pair_logits
+from mmpo.trainer import LOGGED_METRICS, PairCollator, PairDataset, PreferenceTrainer
 
 logger = logging.getLogger(__name__)
 
 REFERENCE_FOLDER = "reference"
 TRAIN_CONFIG = "train_config.json"
+CHECKPOINTS = "checkpoints"
 
 
 def prepare_models(params: TrainParams):
@@ -54,50 +54,60 @@ def prepare_models(params: TrainParams):
     return tokenizer, model, reference
 
 
-def _batches(pairs: list[EncodedPair], batch_size: int, generator: torch.Generator):
-    order = torch.randperm(len(pairs), generator=generator).tolist()
-    for start in range(0, len(order), batch_size):
-        yield [pairs[i] for i in order[start : start + batch_size]]
-
-
-def train_steps(params: TrainParams, model, reference, pairs, pad_token_id: int, device) -> list[dict]:
-    """Run ``params.epochs`` passes over ``pairs``; return one log record per step."""
-    model.to(device).train()
-    if reference is not None:
-        reference.to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
+def training_arguments(params: TrainParams, model_dir: Path, device: torch.device) -> TrainingArguments:
+    """Return ``TrainingArguments`` for ``params``; checkpoints go to ``model_dir/checkpoints``."""
+    return TrainingArguments(
+        output_dir=str(model_dir / CHECKPOINTS),
+        per_device_train_batch_size=params.batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        num_train_epochs=params.epochs,
+        max_steps=params.max_steps if params.max_steps > 0 else -1,
+        learning_rate=params.learning_rate,
+        weight_decay=params.weight_decay,
+        max_grad_norm=params.max_grad_norm,
+        lr_scheduler_type=params.lr_scheduler,
+        bf16=params.precision == "bf16",
+        fp16=params.precision == "fp16",
+        use_cpu=device.type == "cpu",
+        seed=params.seed,
+        data_seed=params.seed,
+        logging_steps=1,
+        save_strategy="steps" if params.save_steps > 0 else "no",
+        save_steps=params.save_steps if params.save_steps > 0 else 500,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
     )
-    generator = torch.Generator().manual_seed(params.seed)
-    history = []
-    steps_per_epoch = -(-len(pairs) // params.batch_size)
-    progress = tqdm(total=params.epochs * steps_per_epoch, desc="train", unit="step")
-    for epoch in range(params.epochs):
-        for batch_pairs in _batches(pairs, params.batch_size, generator):
-            batch = {k: v.to(device) for k, v in collate(batch_pairs, pad_token_id).items()}
-            z = pair_logits(params.objective, model, reference, batch, params.beta)
-            loss = mmpo_loss(z, batch["p_chosen"]).mean()
 
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if params.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
-            optimizer.step()
 
-            history.append(
-                {
-                    "step": len(history) + 1,
-                    "epoch": epoch + 1,
-                    "loss": float(loss.detach()),
-                    "accuracy": float((z.detach() > 0).float().mean()),
-                    "z_mean": float(z.detach().mean()),
-                    "p_chosen_mean": float(batch["p_chosen"].mean()),
-                }
-            )
-            progress.update(1)
-            progress.set_postfix(loss=f"{history[-1]['loss']:.4f}")
-    progress.close()
-    return history
+def train_pairs(params: TrainParams, model, reference, tokenizer, pairs, model_dir: Path, device):
+    """Train ``model`` on encoded pairs; return the trainer and one log record per optimiser step."""
+    trainer = PreferenceTrainer(
+        model=model,
+        args=training_arguments(params, model_dir, device),
+        train_dataset=PairDataset(pairs),
+        data_collator=PairCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        objective=params.objective,
+        loss_kind=params.loss,
+        beta=params.beta,
+        label_smoothing=params.label_smoothing,
+        margin_scale=params.margin_scale,
+        reference=reference,
+    )
+    resume = params.resume and any((model_dir / CHECKPOINTS).glob("checkpoint-*"))
+    if params.resume and not resume:
+        logger.warning(
+            "train.resume is true but %s has no checkpoint: starting from scratch", model_dir / CHECKPOINTS
+        )
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    return trainer, [
+        {"step": entry["step"], "epoch": entry["epoch"], "loss": entry["loss"]}
+        | {key: entry.get(key) for key in LOGGED_METRICS}
+        for entry in trainer.state.log_history
+        if "loss" in entry
+    ]
 
 
 def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: Path) -> dict[str, Any]:
@@ -115,7 +125,7 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
     rows = read_preference_set(train_path, "train").to_pylist()
     tokenizer, model, reference = prepare_models(params)
     pairs, dropped = encode_pairs(
-        tokenizer, rows, params.max_length, params.max_prompt_length, hard_labels=params.loss == "hard"
+        tokenizer, rows, params.max_length, params.max_prompt_length, hard_labels=False
     )
     if not pairs:
         raise ValueError(
@@ -125,11 +135,13 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
         "train: %d pairs on %s, objective=%s loss=%s", len(pairs), device, params.objective, params.loss
     )
 
-    history = train_steps(params, model, reference, pairs, tokenizer.pad_token_id, device)
-    _save(params, model, reference, tokenizer, model_dir, train_path)
-    _write_log(history, log_path)
+    trainer, history = train_pairs(params, model, reference, tokenizer, pairs, model_dir, device)
+    trainer.save_model(str(model_dir))  # the model and tokenizer, from the main process only
+    if trainer.is_world_process_zero():
+        _save_config(params, reference, model_dir, train_path)
+        _write_log(history, log_path)
 
-    last_epoch = [h for h in history if h["epoch"] == params.epochs]
+    last_epoch = [h for h in history if h["epoch"] > history[-1]["epoch"] - 1]
     metrics = {
         "pairs": len(pairs),
         "pairs_dropped_truncation": dropped,
@@ -137,17 +149,14 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
         "loss_first": history[0]["loss"],
         "loss_last": history[-1]["loss"],
         "last_epoch_loss": sum(h["loss"] for h in last_epoch) / len(last_epoch),
-        "last_epoch_accuracy": sum(h["accuracy"] for h in last_epoch) / len(last_epoch),
+        "last_epoch_accuracy": sum(h["rewards/accuracies"] for h in last_epoch) / len(last_epoch),
         "device": device.type,
     }
     logger.info("train: done, last-epoch loss %.4f", metrics["last_epoch_loss"])
     return metrics
 
 
-def _save(params, model, reference, tokenizer, model_dir: Path, train_path: Path) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model.cpu().save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+def _save_config(params, reference, model_dir: Path, train_path: Path) -> None:
     reference_name = None
     if reference is not None:
         # A model built from a config exists nowhere else, so its initial
