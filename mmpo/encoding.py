@@ -27,6 +27,8 @@ class EncodedPair:
     p_chosen: float
     weight: float = 1.0
     margin: float = 0.0
+    reference_chosen: float | None = None
+    reference_rejected: float | None = None
 
 
 def boundary_tokens(tokenizer) -> tuple[int | None, int | None]:
@@ -95,7 +97,19 @@ def encode_pairs(
         target = 1.0 if hard_labels else float(row["p_chosen"])
         weight = 1.0 if row.get("weight") is None else float(row["weight"])
         margin = 0.0 if row.get("margin") is None else float(row["margin"])
-        encoded.append(EncodedPair(chosen[0], chosen[1], rejected[0], rejected[1], target, weight, margin))
+        encoded.append(
+            EncodedPair(
+                chosen[0],
+                chosen[1],
+                rejected[0],
+                rejected[1],
+                target,
+                weight,
+                margin,
+                row.get("reference_chosen_logp"),
+                row.get("reference_rejected_logp"),
+            )
+        )
     if dropped:
         logger.warning("dropped %d pair(s) whose response would be truncated to nothing", dropped)
     return encoded, dropped
@@ -111,6 +125,8 @@ def collate(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, torch.
         p_chosen: (B,) float32 targets.
         weight: (B,) float32 loss weights.
         margin: (B,) float32 score margins.
+        reference_chosen, reference_rejected: (B,) float32 precomputed
+        reference log-probs, present only when every pair has them.
     """
     sequences = [(p.chosen_ids, p.chosen_prompt_length) for p in pairs]
     sequences += [(p.rejected_ids, p.rejected_prompt_length) for p in pairs]
@@ -122,7 +138,7 @@ def collate(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, torch.
         input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention_mask[row, : len(ids)] = 1
         response_mask[row, prompt_length : len(ids)] = True
-    return {
+    batch = {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
         "response_mask": response_mask,
@@ -130,3 +146,7 @@ def collate(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, torch.
         "weight": torch.tensor([p.weight for p in pairs], dtype=torch.float32),
         "margin": torch.tensor([p.margin for p in pairs], dtype=torch.float32),
     }
+    if all(p.reference_chosen is not None and p.reference_rejected is not None for p in pairs):
+        batch["reference_chosen"] = torch.tensor([p.reference_chosen for p in pairs], dtype=torch.float32)
+        batch["reference_rejected"] = torch.tensor([p.reference_rejected for p in pairs], dtype=torch.float32)
+    return batch

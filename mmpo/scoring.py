@@ -26,7 +26,9 @@ def pair_rewards(
     """Return the rewards of the chosen and of the rejected responses, each shape (B,).
 
     ``dpo``: the implicit reward beta * (log pi(y|x) - log pi_ref(y|x)), with
-    the reference under no grad. ``reward``: the one-output head's value.
+    the reference under no grad, or taken from the batch's precomputed
+    ``reference_chosen`` / ``reference_rejected``. ``reward``: the one-output
+    head's value.
     """
     inputs = (batch["input_ids"], batch["attention_mask"])
     half = batch["input_ids"].shape[0] // 2
@@ -35,8 +37,11 @@ def pair_rewards(
         return rewards[:half], rewards[half:]
 
     policy = response_logps(model, *inputs, batch["response_mask"])
-    with torch.no_grad():
-        ref = response_logps(reference, *inputs, batch["response_mask"])
+    if "reference_chosen" in batch:
+        ref = torch.cat([batch["reference_chosen"], batch["reference_rejected"]]).to(policy.dtype)
+    else:
+        with torch.no_grad():
+            ref = response_logps(reference, *inputs, batch["response_mask"])
     rewards = beta * (policy - ref)
     return rewards[:half], rewards[half:]
 

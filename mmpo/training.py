@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
-from mmpo import __version__
+from mmpo import __version__, reference_logps
 from mmpo.encoding import encode_pairs
 from mmpo.files import fingerprint, write_json
 from mmpo.models import (
@@ -122,8 +122,18 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
     """
     logger.info("train: %s", params)
     device = select_device(params.device)
-    rows = read_preference_set(train_path, "train").to_pylist()
+    table = read_preference_set(train_path, "train")
+    precomputed = params.objective == "dpo" and all(c in table.column_names for c in reference_logps.COLUMNS)
+    if precomputed:
+        reference_logps.check_reference_key(train_path, params)
+    rows = table.to_pylist()
     tokenizer, model, reference = prepare_models(params)
+    reference_name = _save_reference(params, reference, model_dir)
+    if precomputed:
+        logger.info(
+            "train: using the reference log-probs stored in %s; no reference model in memory", train_path
+        )
+        reference = None
     pairs, dropped = encode_pairs(
         tokenizer, rows, params.max_length, params.max_prompt_length, hard_labels=False
     )
@@ -138,7 +148,7 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
     trainer, history = train_pairs(params, model, reference, tokenizer, pairs, model_dir, device)
     trainer.save_model(str(model_dir))  # the model and tokenizer, from the main process only
     if trainer.is_world_process_zero():
-        _save_config(params, reference, model_dir, train_path)
+        _save_config(params, reference_name, model_dir, train_path)
         _write_log(history, log_path)
 
     last_epoch = [h for h in history if h["epoch"] > history[-1]["epoch"] - 1]
@@ -156,16 +166,21 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
     return metrics
 
 
-def _save_config(params, reference, model_dir: Path, train_path: Path) -> None:
-    reference_name = None
-    if reference is not None:
-        # A model built from a config exists nowhere else, so its initial
-        # weights are saved as the reference; a named model is reloaded.
-        if params.model == TINY:
-            reference.cpu().save_pretrained(model_dir / REFERENCE_FOLDER)
-            reference_name = REFERENCE_FOLDER
-        else:
-            reference_name = params.model
+def _save_reference(params, reference, model_dir: Path) -> str | None:
+    """Return how evaluation finds the reference: a folder in ``model_dir``, a model id, or None.
+
+    A model built from a config exists nowhere else, so its initial weights
+    are saved now, before training changes the policy they were copied from.
+    """
+    if reference is None:
+        return None
+    if params.model != TINY:
+        return params.model
+    reference.save_pretrained(model_dir / REFERENCE_FOLDER)
+    return REFERENCE_FOLDER
+
+
+def _save_config(params, reference_name: str | None, model_dir: Path, train_path: Path) -> None:
     write_json(
         {
             "params": params_to_dict(params),
