@@ -245,6 +245,10 @@ class TrainParams:
         precision: ``fp32``, or ``bf16`` / ``fp16`` mixed precision (GPU).
         save_steps: write a checkpoint every this many steps; 0 writes none.
         resume: continue from the last checkpoint in the model folder.
+        lora_rank: rank of LoRA adapters trained instead of all weights (needs
+            the ``peft`` package); 0 trains every weight. The adapters are
+            merged into the saved model.
+        lora_alpha: LoRA scaling numerator (the update is scaled by alpha / rank).
         seed: seed of model initialisation and data order.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     """
@@ -269,6 +273,8 @@ class TrainParams:
     precision: str = "fp32"
     save_steps: int = 0
     resume: bool = False
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
     seed: int = 0
     device: str = "auto"
 
@@ -312,6 +318,8 @@ class TrainParams:
             precision=_choice(where, "precision", get("precision", cls.precision), PRECISIONS),
             save_steps=_integer(where, "save_steps", get("save_steps", cls.save_steps), 0),
             resume=_flag(where, "resume", get("resume", cls.resume)),
+            lora_rank=_integer(where, "lora_rank", get("lora_rank", cls.lora_rank), 0),
+            lora_alpha=_number(where, "lora_alpha", get("lora_alpha", cls.lora_alpha), 0.0),
             seed=_integer(where, "seed", get("seed", cls.seed), 0),
             device=_choice(where, "device", get("device", cls.device), ("auto", "cpu", "cuda")),
         )

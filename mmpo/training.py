@@ -51,7 +51,29 @@ def prepare_models(params: TrainParams):
     if params.objective == "dpo":
         reference = copy.deepcopy(model).eval()
         reference.requires_grad_(False)
+    if params.lora_rank > 0:
+        model = add_lora(model, params)
     return tokenizer, model, reference
+
+
+def add_lora(model, params: TrainParams):
+    """Wrap ``model`` with LoRA adapters on every linear layer; the head stays trainable.
+
+    Raises:
+        ImportError: ``peft`` is not installed.
+    """
+    try:
+        import peft
+    except ImportError as error:
+        raise ImportError("train.lora_rank > 0 needs the peft package: pip install peft") from error
+    task = peft.TaskType.CAUSAL_LM if params.objective == "dpo" else peft.TaskType.SEQ_CLS
+    config = peft.LoraConfig(
+        task_type=task, r=params.lora_rank, lora_alpha=params.lora_alpha, target_modules="all-linear"
+    )
+    model = peft.get_peft_model(model, config)
+    trainable, total = model.get_nb_trainable_parameters()
+    logger.info("train: LoRA rank %d trains %d of %d parameters", params.lora_rank, trainable, total)
+    return model
 
 
 def training_arguments(params: TrainParams, model_dir: Path, device: torch.device) -> TrainingArguments:
@@ -146,6 +168,8 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
     )
 
     trainer, history = train_pairs(params, model, reference, tokenizer, pairs, model_dir, device)
+    if params.lora_rank > 0:
+        trainer.model = trainer.model.merge_and_unload()  # evaluation loads a plain model
     trainer.save_model(str(model_dir))  # the model and tokenizer, from the main process only
     if trainer.is_world_process_zero():
         _save_config(params, reference_name, model_dir, train_path)

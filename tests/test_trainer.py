@@ -92,3 +92,13 @@ def test_checkpoint_and_resume(train_set, tmp_path):
 def test_ipo_with_reward_objective_rejected():
     with pytest.raises(ParamsError, match="ipo applies to policies only"):
         TrainParams.from_mapping({"objective": "reward", "loss": "ipo"})
+
+
+def test_lora_trains_adapters_and_saves_merged_model(train_set, tmp_path):
+    pytest.importorskip("peft")
+    metrics, weights = train(train_set, tmp_path, objective="dpo", epochs=1, lora_rank=4)
+    assert metrics["steps"] == 3
+    assert not any("lora" in name for name in weights)
+    _, base = train(train_set, tmp_path / "base", objective="dpo", max_steps=1, learning_rate=0.0)
+    changed = [name for name in base if not torch.equal(base[name], weights[name])]
+    assert changed  # merged adapters changed the saved weights
