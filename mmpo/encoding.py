@@ -1,8 +1,9 @@
 """Tokenisation of preference pairs and batch collation.
 
-A sequence is the chat-templated prompt (with the generation prompt) followed
-by the response tokens and eos. Texts are tokenised without added special
-tokens, since the template already writes any BOS, so no BOS appears twice.
+A sequence is a start token (BOS, or CLS for encoders), the chat-templated
+prompt with the generation prompt, the response tokens and an end token (EOS,
+or SEP). Texts are tokenised without added special tokens, and the start token
+is added only when the template did not write it, so it never appears twice.
 """
 
 from __future__ import annotations
