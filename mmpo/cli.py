@@ -12,7 +12,7 @@ import sys
 
 from mmpo import __version__
 
-STAGES = ("ingest", "label", "train", "evaluate")
+STAGES = ("ingest", "judge", "label", "train", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
