@@ -1,4 +1,4 @@
-"""Helpers of the judge tests: a local Chat Completions server, small responses tables, params."""
+"""Helpers of the judge tests: small responses tables and params aimed at a local server."""
 
 from __future__ import annotations
 
@@ -6,36 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from mmpo import tables
 from mmpo.files import write_parquet
-from mmpo.judge.fake_server import FakeChatServer, Script
+from mmpo.judge.fake_server import FakeChatServer
 from mmpo.params import JudgeParams
 
 API_KEY = "sk-test-do-not-leak-4f9a2c"
-
-
-@pytest.fixture
-def chat_server():
-    """Start ``FakeChatServer(script)`` on 127.0.0.1 with a free port; stopped after the test."""
-    servers = []
-
-    def start(script: Script) -> FakeChatServer:
-        server = FakeChatServer(script).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
-def api_key(monkeypatch):
-    """Set the test API key in ``OPENAI_API_KEY``."""
-    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
-    return API_KEY
 
 
 def response_row(text: str, prompt: str = "What is 2 + 2?", score: float | None = None, **extra: Any) -> dict:

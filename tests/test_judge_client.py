@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from judge_helpers import API_KEY, api_key, chat_server, judge_params, response_row, write_responses  # noqa: F401
+from judge_helpers import API_KEY, judge_params, response_row, write_responses
 
 from mmpo.errors import InputError
 from mmpo.judge.client import FatalJudgeError
@@ -48,7 +48,9 @@ def test_judge_rerun_sends_nothing(tmp_path, chat_server, api_key):
     server = chat_server(rating_script(latency=0.0, error_rate=0.0, seed=0))
     rows = [response_row("y" * n, line=n) for n in range(1, 6)]
     run(tmp_path, judge_params(server), rows)
-    first = {name: (tmp_path / "judged" / name).read_bytes() for name in ("responses.parquet", "calls.parquet")}
+    first = {
+        name: (tmp_path / "judged" / name).read_bytes() for name in ("responses.parquet", "calls.parquet")
+    }
 
     metrics, _ = run(tmp_path, judge_params(server), rows)
     assert len(server.requests) == 5
@@ -198,7 +200,9 @@ def test_judge_structured_output_fallback(tmp_path, chat_server, api_key, caplog
 
     server = chat_server(script)
     with caplog.at_level(logging.WARNING):
-        _, paths = run(tmp_path, judge_params(server, structured_output=True, concurrency=1), [response_row("a")])
+        _, paths = run(
+            tmp_path, judge_params(server, structured_output=True, concurrency=1), [response_row("a")]
+        )
     assert [("response_format" in r.body) for r in server.requests] == [True, False]
     assert read(paths["judged"])[0]["score"] == 7.0
     assert "rejected response_format" in caplog.text
