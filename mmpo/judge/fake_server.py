@@ -14,6 +14,7 @@ the rating judge of ``rating_judge``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -23,7 +24,7 @@ import re
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
@@ -104,11 +105,13 @@ def rating_judge(body: dict[str, Any]) -> int:
 
 
 class FakeChatServer:
-    """Threaded HTTP server that answers each request with ``script(body, number)``.
+    """HTTP/1.1 server on an asyncio loop in a background thread; ``script(body, number)`` picks each reply.
+
+    The script runs on the server's loop thread, one request at a time.
 
     Attributes:
         requests: every request received, in arrival order.
-        successes: messages hash -> number of 200 replies sent for it.
+        successes: messages hash -> number of 200 replies written for it.
         max_in_flight: most requests served at the same time.
     """
 
@@ -119,24 +122,29 @@ class FakeChatServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.lock = threading.Lock()
-        self.http = _QuietServer(("127.0.0.1", 0), _handler_class(self))
-        self.http.daemon_threads = True
-        self.thread = threading.Thread(target=self.http.serve_forever, args=(0.05,), daemon=True)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server: asyncio.Server | None = None
+        self.port = 0
 
     @property
     def base_url(self) -> str:
         """The ``base_url`` for the client: ``http://127.0.0.1:PORT/v1``."""
-        return f"http://127.0.0.1:{self.http.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> "FakeChatServer":
-        """Start serving in a background thread."""
+        """Listen on a free port of 127.0.0.1 and serve in a background thread."""
         self.thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(self._listen(), self.loop).result(timeout=10)
+        self.port = self.server.sockets[0].getsockname()[1]
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.http.shutdown()
-        self.http.server_close()
+        """Close the socket and open connections, then stop the loop."""
+        asyncio.run_coroutine_threadsafe(self._close(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
 
     def record(self, body: dict[str, Any]) -> ReceivedRequest:
         """Store a received request and return it with its number."""
@@ -146,7 +154,7 @@ class FakeChatServer:
         return request
 
     def stats(self) -> dict[str, int]:
-        """Return requests received, 200 replies sent, and keys that got more than one 200 reply."""
+        """Return requests received, 200 replies written, and keys that got more than one of them."""
         with self.lock:
             return {
                 "requests": len(self.requests),
@@ -156,12 +164,91 @@ class FakeChatServer:
                 "max_in_flight": self.max_in_flight,
             }
 
+    async def _listen(self) -> asyncio.Server:
+        return await asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512)
 
-class _QuietServer(ThreadingHTTPServer):
-    """Threaded server that ignores clients which hung up (a client timeout), logging them at DEBUG."""
+    async def _close(self) -> None:
+        self.server.close()
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not current:
+                task.cancel()
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("fake server: client %s hung up", client_address, exc_info=True)
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                method, path, body = request
+                await self._respond(method, path, body, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            logger.debug("fake server: connection closed by the client")
+        finally:
+            writer.close()
+
+    async def _respond(self, method: str, path: bytes, body: bytes, writer: asyncio.StreamWriter) -> None:
+        if method == "GET" and path.rstrip(b"/") == b"/stats":
+            await _write(writer, 200, json.dumps(self.stats()).encode("utf-8"))
+            return
+        if method != "POST" or not path.endswith(b"/chat/completions"):
+            await _write(writer, 404, b'{"error": {"message": "not found"}}')
+            return
+
+        payload = json.loads(body)
+        request = self.record(payload)
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await self._serve(self.script(payload, request.number), payload, request, writer)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    async def _serve(
+        self, action: Action, body: dict[str, Any], request: ReceivedRequest, writer: asyncio.StreamWriter
+    ) -> None:
+        if isinstance(action, Stall):
+            await asyncio.sleep(action.seconds)
+            action = Reply(action.content)
+        await asyncio.sleep(action.latency)
+        if isinstance(action, Failure):
+            error = {"error": {"message": action.message, "type": "injected", "code": action.code}}
+            await _write(writer, action.status, json.dumps(error).encode("utf-8"), action.headers)
+        elif isinstance(action, Malformed):
+            await _write(writer, 200, b'{"id": "chatcmpl-broken", "choices": [')
+        else:
+            await _write(writer, 200, json.dumps(_completion(body, action, request.number)).encode("utf-8"))
+            with self.lock:
+                self.successes[request.key] += 1
+
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes, bytes] | None:
+    """Read one request: method, path and body; None when the client closed the connection."""
+    line = await reader.readline()
+    if not line:
+        return None
+    method, path, _ = line.split(b" ", 2)
+    length = 0
+    while True:
+        header = await reader.readline()
+        if header in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = header.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    return method.decode("ascii"), path, await reader.readexactly(length)
+
+
+async def _write(
+    writer: asyncio.StreamWriter, status: int, payload: bytes, headers: dict[str, str] | None = None
+) -> None:
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json"]
+    lines.append(f"Content-Length: {len(payload)}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload)
+    await writer.drain()
 
 
 def _completion(body: dict[str, Any], reply: Reply, number: int) -> dict[str, Any]:
@@ -183,61 +270,6 @@ def _completion(body: dict[str, Any], reply: Reply, number: int) -> dict[str, An
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         },
     }
-
-
-def _handler_class(server: FakeChatServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.debug(format, *args)
-
-        def send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self) -> None:
-            if self.path.rstrip("/") != "/stats":
-                self.send(404, b'{"error": {"message": "not found"}}')
-                return
-            self.send(200, json.dumps(server.stats()).encode("utf-8"))
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            if not self.path.endswith("/chat/completions"):
-                self.send(404, b'{"error": {"message": "not found"}}')
-                return
-            request = server.record(body)
-            with server.lock:
-                server.in_flight += 1
-                server.max_in_flight = max(server.max_in_flight, server.in_flight)
-            try:
-                self.serve(server.script(body, request.number), body, request)
-            finally:
-                with server.lock:
-                    server.in_flight -= 1
-
-        def serve(self, action: Action, body: dict[str, Any], request: ReceivedRequest) -> None:
-            if isinstance(action, Stall):
-                time.sleep(action.seconds)
-                action = Reply(action.content)
-            time.sleep(action.latency)
-            if isinstance(action, Failure):
-                error = {"error": {"message": action.message, "type": "injected", "code": action.code}}
-                self.send(action.status, json.dumps(error).encode("utf-8"), action.headers)
-            elif isinstance(action, Malformed):
-                self.send(200, b'{"id": "chatcmpl-broken", "choices": [')
-            else:
-                self.send(200, json.dumps(_completion(body, action, request.number)).encode("utf-8"))
-                with server.lock:
-                    server.successes[request.key] += 1
-
-    return Handler
 
 
 def rating_script(latency: float, error_rate: float, seed: int) -> Script:
