@@ -349,7 +349,7 @@ class JudgeParams:
         rubric_file: YAML file with ``instructions``, ``min_score`` and
             ``max_score`` (and optional ``name``, ``system``) when rubric is ``file``.
         base_url: the server's OpenAI-compatible base URL, ending in ``/v1``.
-        api_key_env: name of the environment variable that holds the API key.
+        api_key_env: name of the environment variable that contains the API key.
         models: judge model names; each response is judged by every model.
         name: value of the ``judge`` column; null joins the model names with ``+``.
         rescore: false judges only responses without a score; true judges all.

@@ -21,7 +21,7 @@ def request_key(
 ) -> str:
     """Return the SHA-256 hex of the canonical JSON of everything that determines a reply.
 
-    ``sampling`` holds temperature, max_tokens, seed and the sample index, so
+    ``sampling`` contains temperature, max_tokens, seed and the sample index, so
     each of several samples of one response is its own entry. The
     ``response_format`` is left out because the verdict parser reads both JSON
     and plain-text replies.

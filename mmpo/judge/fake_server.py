@@ -1,10 +1,10 @@
 """A scripted Chat Completions server on 127.0.0.1 for tests and benchmarks.
 
 It speaks the subset of the Chat Completions API that the judge client uses
-(``POST /v1/chat/completions``) and serves each request with the action that a
-script returns: a reply (with latency, finish reason and usage), an HTTP
-error with headers such as ``Retry-After``, a malformed body, or a stall
-longer than the client's timeout. It records every request it receives.
+(``POST /v1/chat/completions``). A script picks the action for each request:
+a reply (with latency, finish reason and usage), an HTTP error with headers
+such as ``Retry-After``, a malformed body, or a stall longer than the
+client's timeout. The server records every request it receives.
 ``GET /stats`` returns the counts as JSON, for a server in another process.
 
 Run ``python -m mmpo.judge.fake_server --help`` for a standalone server with

@@ -84,10 +84,11 @@ def pair_preferences(
     p_first = totals.sum(axis=1) / np.maximum(votes.sum(axis=1), 1)
     missing = (votes == 0).any(axis=1)
     disagree = ~missing & ((per_order[:, 0] - 0.5) * (per_order[:, 1] - 0.5) < 0)
-    reasons = [
-        "missing_order" if m else ("order_disagreement" if d and not allow_ties else None)
-        for m, d in zip(missing.tolist(), disagree.tolist(), strict=True)
-    ]
+    reasons: list[str | None] = [None] * count
+    for item in np.flatnonzero(disagree & (not allow_ties)).tolist():
+        reasons[item] = "order_disagreement"
+    for item in np.flatnonzero(missing).tolist():
+        reasons[item] = "missing_order"
     unusable = np.array([reason is not None for reason in reasons], dtype=bool)
     p_first[unusable] = np.nan
     return p_first, votes.sum(axis=1), reasons

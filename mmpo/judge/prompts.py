@@ -2,10 +2,10 @@
 
 A block starts with ``<<<NAME-TAG>>>`` and ends with ``<<<END-NAME-TAG>>>``
 on lines of their own, where TAG is derived from a SHA-256 of all the judged
-texts of the request. A judged text cannot contain the marker that closes its
-own block (that would need a text containing a hash of itself), and
-``block_tag`` re-derives the tag in the unlikely case that it occurs anyway,
-so a fake closing marker in a response stays inside the data.
+texts of the request. A judged text could contain the marker that closes its
+own block only by containing a hash of itself. ``block_tag`` also re-derives
+the tag in case it occurs in a text anyway, so a fake closing marker in a
+response stays inside the data.
 """
 
 from __future__ import annotations

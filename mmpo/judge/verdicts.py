@@ -1,9 +1,9 @@
-"""Verdict formats: the JSON schema asked for, and the strict parsers of replies.
+"""Verdict formats: the requested JSON schema, and the strict parsers of replies.
 
-Only the judge's final verdict counts. A reply is parsed as JSON when it is a
-JSON object (structured output), else by the fallback parser, which reads the
-last non-empty line only, so a rating that the judge quotes from the judged
-response earlier in its reply is ignored. Nothing is clamped, repaired or
+Only the judge's final verdict counts. A reply that is a JSON object
+(structured output) is parsed as JSON. Any other reply goes to the fallback
+parser, which reads the last non-empty line only, so a rating that the judge
+quotes from the judged response earlier in its reply is ignored. Nothing is clamped, repaired or
 defaulted: a reply that breaks the format is a failure with a status.
 """
 
@@ -50,7 +50,7 @@ class Verdict:
 
 
 def response_format(rubric: Rubric) -> dict[str, Any]:
-    """Return the ``response_format`` argument that asks for a JSON verdict of ``rubric``."""
+    """Return the ``response_format`` argument that requests a JSON verdict of ``rubric``."""
     text = {"type": "string"}
     if rubric.kind == PAIRWISE:
         properties = {"explanation": text, "verdict": {"type": "string", "enum": ["A", "B", "C"]}}
@@ -77,7 +77,7 @@ def response_format(rubric: Rubric) -> dict[str, Any]:
 
 
 def parse_reply(rubric: Rubric, text: str | None, finish_reason: str | None) -> Verdict:
-    """Parse one reply of the judge into a verdict; never raises on bad replies."""
+    """Parse one reply of the judge into a verdict; a bad reply becomes a failure verdict."""
     if finish_reason == "length":
         return Verdict(TRUNCATED, detail="the reply was cut off at max_tokens; raise judge.max_tokens")
     if finish_reason == "content_filter":
