@@ -326,3 +326,13 @@ def test_judge_api_key_never_written(tmp_path, chat_server, api_key, caplog):
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_client_settings_repr_hides_key(chat_server):
+    from mmpo.judge.rubrics import MTBENCH_SINGLE
+    from mmpo.judge.run import client_settings
+
+    server = chat_server(lambda body, number: rate(5))
+    settings = client_settings(judge_params(server), MTBENCH_SINGLE, API_KEY)
+    assert settings.api_key == API_KEY
+    assert API_KEY not in repr(settings)

@@ -244,3 +244,17 @@ def test_judge_arena_bench_end_to_end(shared_data, tmp_path, chat_server, api_ke
     assert label_metrics["pairs"] > 0
     train = pq.read_table(tmp_path / "train.parquet").to_pylist()
     assert all(row["judge"] == "gpt-4o-mini" for row in train)
+
+
+def test_dvc_judge_stage_placement():
+    import yaml
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert list(stages)[:3] == ["ingest", "judge", "label"]
+    assert "--responses data/judged/responses.parquet" in stages["label"]["cmd"]
+    assert "--comparisons data/judged/comparisons.parquet" in stages["label"]["cmd"]
+    assert "data/judged" in stages["label"]["deps"]
+    assert stages["judge"]["outs"] == ["data/judged"]
+    assert "--cache .mmpo-cache/judge.sqlite" in stages["judge"]["cmd"]
+    assert ".mmpo-cache/" in (REPO / ".gitignore").read_text().splitlines()
+    assert ".mmpo-cache/" in (REPO / ".dvcignore").read_text().splitlines()

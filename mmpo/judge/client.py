@@ -56,7 +56,7 @@ class ClientSettings:
     """Connection, sampling and limit settings of a run (see ``JudgeParams`` for units)."""
 
     base_url: str
-    api_key: str
+    api_key: str = dataclasses.field(repr=False)  # kept out of any log line that prints the settings
     api_key_env: str
     temperature: float
     max_tokens: int
