@@ -10,7 +10,7 @@ from judge_helpers import API_KEY, judge_params, response_row, write_responses
 
 from mmpo.errors import InputError
 from mmpo.judge.client import FatalJudgeError
-from mmpo.judge.fake_server import Failure, Malformed, Reply, Stall, rating_judge, rating_script
+from mmpo.judge.fake_server import Empty, Failure, Malformed, Reply, Stall, rating_judge, rating_script
 from mmpo.judge.run import run_judge
 
 
@@ -137,6 +137,13 @@ def test_judge_malformed_json_retried(tmp_path, chat_server, api_key):
     _, paths = run(tmp_path, judge_params(server), [response_row("a")])
     assert len(server.requests) == 2
     assert read(paths["judged"])[0]["score"] == 3.0
+
+
+def test_judge_empty_choices_retried(tmp_path, chat_server, api_key):
+    server = chat_server(lambda body, number: Empty() if number == 0 else rate(4))
+    _, paths = run(tmp_path, judge_params(server), [response_row("a")])
+    assert len(server.requests) == 2
+    assert read(paths["judged"])[0]["score"] == 4.0
 
 
 def test_judge_retries_exhausted_failure(tmp_path, chat_server, api_key):

@@ -42,6 +42,10 @@ class FatalJudgeError(RuntimeError):
     """An error that every further request would hit too: authentication, quota, unknown model."""
 
 
+class MalformedReplyError(ValueError):
+    """A 200 reply without ``choices[0].message``; retried like a reply that is not JSON."""
+
+
 @dataclasses.dataclass(frozen=True)
 class JudgeRequest:
     """One request: its cache key, the judge model and the messages."""
@@ -244,6 +248,7 @@ class _Runner:
                 openai.APIConnectionError,
                 openai.APIResponseValidationError,
                 json.JSONDecodeError,
+                MalformedReplyError,
             ) as error:
                 detail, retry_after = f"{type(error).__name__}: {error}", None
 
@@ -276,15 +281,18 @@ class _Runner:
         # Python 3.11, 2-core VM), which delayed the event loop at 32 concurrent requests.
         completion = await self.client.post("/chat/completions", body=arguments, cast_to=ChatCompletion)
 
-        choice = completion.choices[0]
+        try:
+            text, finish_reason = completion.choices[0].message.content, completion.choices[0].finish_reason
+        except (AttributeError, IndexError, TypeError) as error:
+            raise MalformedReplyError(f"the reply has no choices[0].message: {error}") from error
         usage = completion.usage
         prompt_tokens = None if usage is None else usage.prompt_tokens
         completion_tokens = None if usage is None else usage.completion_tokens
         cost = None if usage is None else self.budget.cost(request.model, prompt_tokens, completion_tokens)
         return CallOutcome(
             RECEIVED,
-            text=choice.message.content,
-            finish_reason=choice.finish_reason,
+            text=text,
+            finish_reason=finish_reason,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost_usd=cost,

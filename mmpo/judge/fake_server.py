@@ -62,6 +62,13 @@ class Malformed:
 
 
 @dataclasses.dataclass(frozen=True)
+class Empty:
+    """A 200 response with valid JSON but an empty ``choices`` list."""
+
+    latency: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
 class Stall:
     """No response for ``seconds``, then a reply, for a client that times out before."""
 
@@ -69,7 +76,7 @@ class Stall:
     content: str = "Rating: [[5]]"
 
 
-Action = Reply | Failure | Malformed | Stall
+Action = Reply | Failure | Malformed | Empty | Stall
 Script = Callable[[dict[str, Any], int], Action]
 
 
@@ -216,6 +223,8 @@ class FakeChatServer:
         if isinstance(action, Failure):
             error = {"error": {"message": action.message, "type": "injected", "code": action.code}}
             await _write(writer, action.status, json.dumps(error).encode("utf-8"), action.headers)
+        elif isinstance(action, Empty):
+            await _write(writer, 200, b'{"id": "chatcmpl-empty", "object": "chat.completion", "choices": []}')
         elif isinstance(action, Malformed):
             await _write(writer, 200, b'{"id": "chatcmpl-broken", "choices": [')
         else:
