@@ -186,21 +186,25 @@ def _fold_pairs(
     failed_calls = _failure_details(calls)
     rows = []
     for item, reason in enumerate(reasons):
-        if reason is not None:
-            first, second = pairs[item]
-            detail = failed_calls.get(item, ("", ""))[1] or "the two orders prefer different responses"
-            if reason == "missing_order" and item in failed_calls:
-                reason = failed_calls[item][0]
-            origin = f"{origins[first]} | {origins[second]}"
-            rows.append(
-                {
-                    "item": item,
-                    "prompt_id": prompt_ids[first],
-                    "origin": origin,
-                    "reason": reason,
-                    "detail": detail,
-                }
-            )
+        if reason is None:
+            continue
+        first, second = pairs[item]
+        detail = "the two orders prefer different responses"
+        if reason == "missing_order" and item in failed_calls:
+            # An order without a valid verdict: report why its calls failed.
+            reason, detail = failed_calls[item]
+        elif reason == "missing_order":
+            detail = "an order of the pair has no valid verdict"
+        origin = f"{origins[first]} | {origins[second]}"
+        rows.append(
+            {
+                "item": item,
+                "prompt_id": prompt_ids[first],
+                "origin": origin,
+                "reason": reason,
+                "detail": detail,
+            }
+        )
     failures = pa.Table.from_pylist(rows, schema=JUDGE_FAILURES)
     metrics = {
         "pairs": len(pairs),
