@@ -109,7 +109,7 @@ def test_judge_retry_after_honoured(tmp_path, chat_server, api_key):
 def test_judge_backoff_schedule(tmp_path, chat_server, api_key):
     """Three 500s then a reply: waits follow e = min(cap, base * 2**k), delay e/2 + u * e/2, seed 0."""
     server = chat_server(lambda body, number: Failure(500) if number < 3 else rate(6))
-    base, cap = 0.08, 0.2
+    base, cap = 0.2, 0.5
     run(tmp_path, judge_params(server, backoff_base_s=base, backoff_max_s=cap), [response_row("a")])
 
     rng = random.Random(0)
@@ -121,7 +121,7 @@ def test_judge_backoff_schedule(tmp_path, chat_server, api_key):
     gaps = np.diff(times)
     assert len(times) == 4
     for gap, wait in zip(gaps, expected, strict=True):
-        assert wait <= gap < wait + 0.15
+        assert wait <= gap < wait + 0.25  # the slack covers event loop delays on a busy machine
 
 
 def test_judge_timeout_retried(tmp_path, chat_server, api_key):
@@ -303,8 +303,8 @@ def test_judge_aspects_rubric(tmp_path, chat_server, api_key):
 
 
 def test_judge_concurrency_bounded(tmp_path, chat_server, api_key):
-    server = chat_server(rating_script(latency=0.05, error_rate=0.0, seed=0))
-    rows = [response_row("z" * n, line=n) for n in range(1, 17)]
+    server = chat_server(rating_script(latency=0.2, error_rate=0.0, seed=0))
+    rows = [response_row("z" * n, line=n) for n in range(1, 9)]
     run(tmp_path, judge_params(server, concurrency=4), rows)
     assert server.max_in_flight == 4
 

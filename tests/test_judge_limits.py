@@ -44,7 +44,7 @@ def test_rate_limiter_waits_for_refill():
         return time.monotonic() - start
 
     waited = asyncio.run(take())
-    assert 0.29 <= waited < 0.6
+    assert 0.29 <= waited < 1.0
 
 
 def test_budget_reserve_and_settle():
