@@ -12,7 +12,7 @@ import sys
 
 from mmpo import __version__
 
-STAGES = ("ingest", "label", "reference", "train", "evaluate")
+STAGES = ("ingest", "judge", "label", "reference", "train", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -368,8 +368,157 @@ class EvaluateParams:
         )
 
 
+JUDGE_RUBRICS = ("mtbench_single", "ultrafeedback", "pairwise", "file")
+
+
+def _optional_number(where: str, key: str, value: Any, low: float) -> float | None:
+    return None if value is None else _number(where, key, value, low)
+
+
+def _text(where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ParamsError(f"{where}.{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _judge_models(where: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) and m for m in value):
+        raise ParamsError(f"{where}.models: expected a non-empty list of model names, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ParamsError(f"{where}.models: {value!r} names a model twice")
+    return tuple(value)
+
+
+def _judge_prices(where: str, value: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(value, dict):
+        raise ParamsError(f"{where}.prices: expected a mapping of model -> prices, got {value!r}")
+    prices = {}
+    for model, price in value.items():
+        keys = {"input_per_million", "output_per_million"}
+        if not isinstance(price, dict) or set(price) != keys:
+            raise ParamsError(
+                f"{where}.prices.{model}: expected {{input_per_million: USD, output_per_million: USD}}, "
+                f"got {price!r}"
+            )
+        prices[model] = {k: _number(f"{where}.prices.{model}", k, price[k], 0.0) for k in sorted(keys)}
+    return prices
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeParams:
+    """Settings of the judge stage, which scores responses with a model behind an OpenAI-compatible API.
+
+    Attributes:
+        enabled: false passes the responses through unchanged with no API call.
+        rubric: ``mtbench_single`` (rating 1-10), ``ultrafeedback`` (four
+            aspects rated 1-5, averaged), ``pairwise`` (each pair of responses
+            to a prompt compared in both orders, written as comparisons) or
+            ``file`` (``rubric_file``).
+        rubric_file: YAML file with ``instructions``, ``min_score`` and
+            ``max_score`` (and optional ``name``, ``system``) when rubric is ``file``.
+        base_url: the server's OpenAI-compatible base URL, ending in ``/v1``.
+        api_key_env: name of the environment variable that contains the API key.
+        models: judge model names; each response is judged by every model.
+        name: value of the ``judge`` column; null joins the model names with ``+``.
+        rescore: false judges only responses without a score; true judges all.
+        samples: replies per response and model (> 1 needs temperature > 0).
+        temperature, max_tokens, seed: sampling settings sent with each request.
+        structured_output: ask for a JSON verdict with ``response_format``;
+            after the server rejects it, plain replies are parsed.
+        allow_ties: pairwise only: a pair whose two orders disagree becomes a
+            tie (p = 0.5) instead of a failure row ``order_disagreement``.
+        concurrency: requests in flight at most, >= 1.
+        requests_per_minute, tokens_per_minute: rate limits; null is unlimited.
+        timeout_s: seconds before a request times out and is retried.
+        max_retries: retries after a 429, a 5xx, a timeout or a malformed reply.
+        backoff_base_s, backoff_max_s: exponential backoff start and cap, seconds.
+        budget_usd: spending cap in USD; null is no cap (needs ``prices``).
+        prices: model -> {input_per_million, output_per_million} in USD per
+            million tokens, for the cost estimate and the budget.
+    """
+
+    enabled: bool = False
+    rubric: str = "mtbench_single"
+    rubric_file: str | None = None
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    models: tuple[str, ...] = ("gpt-4o-mini",)
+    name: str | None = None
+    rescore: bool = False
+    samples: int = 1
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    seed: int | None = None
+    structured_output: bool = True
+    allow_ties: bool = False
+    concurrency: int = 8
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    budget_usd: float | None = None
+    prices: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "judge") -> "JudgeParams":
+        _check_keys(cls, values, where)
+        get = values.get
+        seed = get("seed")
+        params = cls(
+            enabled=_flag(where, "enabled", get("enabled", cls.enabled)),
+            rubric=_choice(where, "rubric", get("rubric", cls.rubric), JUDGE_RUBRICS),
+            rubric_file=_optional_text(where, "rubric_file", get("rubric_file")),
+            base_url=_text(where, "base_url", get("base_url", cls.base_url)),
+            api_key_env=_text(where, "api_key_env", get("api_key_env", cls.api_key_env)),
+            models=_judge_models(where, get("models", list(cls.models))),
+            name=_optional_text(where, "name", get("name")),
+            rescore=_flag(where, "rescore", get("rescore", cls.rescore)),
+            samples=_integer(where, "samples", get("samples", cls.samples), 1),
+            temperature=_number(where, "temperature", get("temperature", cls.temperature), 0.0, 2.0),
+            max_tokens=_integer(where, "max_tokens", get("max_tokens", cls.max_tokens), 1),
+            seed=None if seed is None else _integer(where, "seed", seed, 0),
+            structured_output=_flag(
+                where, "structured_output", get("structured_output", cls.structured_output)
+            ),
+            allow_ties=_flag(where, "allow_ties", get("allow_ties", cls.allow_ties)),
+            concurrency=_integer(where, "concurrency", get("concurrency", cls.concurrency), 1),
+            requests_per_minute=_optional_number(
+                where, "requests_per_minute", get("requests_per_minute"), 1.0
+            ),
+            tokens_per_minute=_optional_number(where, "tokens_per_minute", get("tokens_per_minute"), 1.0),
+            timeout_s=_number(where, "timeout_s", get("timeout_s", cls.timeout_s), 0.001),
+            max_retries=_integer(where, "max_retries", get("max_retries", cls.max_retries), 0),
+            backoff_base_s=_number(where, "backoff_base_s", get("backoff_base_s", cls.backoff_base_s), 0.0),
+            backoff_max_s=_number(where, "backoff_max_s", get("backoff_max_s", cls.backoff_max_s), 0.0),
+            budget_usd=_optional_number(where, "budget_usd", get("budget_usd"), 0.0),
+            prices=_judge_prices(where, {} if get("prices") is None else get("prices")),
+        )
+        _check_judge_params(params, where)
+        return params
+
+
+def _check_judge_params(params: JudgeParams, where: str) -> None:
+    if not params.base_url.startswith(("http://", "https://")):
+        raise ParamsError(f"{where}.base_url: {params.base_url!r} must start with http:// or https://")
+    if (params.rubric == "file") != (params.rubric_file is not None):
+        raise ParamsError(
+            f"{where}.rubric_file: set it exactly when rubric is 'file' (rubric is {params.rubric!r})"
+        )
+    if params.samples > 1 and params.temperature == 0.0:
+        raise ParamsError(f"{where}.samples: {params.samples} samples need temperature > 0, or they repeat")
+    unpriced = sorted(set(params.models) - set(params.prices))
+    if params.budget_usd is not None and unpriced:
+        raise ParamsError(
+            f"{where}.budget_usd: models {unpriced} have no entry in {where}.prices; add their prices "
+            "(USD per million input and output tokens) or remove the budget"
+        )
+
+
 STAGE_PARAMS = {
     "ingest": IngestParams,
+    "judge": JudgeParams,
     "label": LabelParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,

@@ -31,3 +31,29 @@ def write_jsonl(path: Path, rows: list) -> Path:
         for row in rows:
             stream.write((row if isinstance(row, str) else json.dumps(row)) + "\n")
     return path
+
+
+@pytest.fixture
+def chat_server():
+    """Start ``FakeChatServer(script)`` on 127.0.0.1 with a free port; stopped after the test."""
+    from mmpo.judge.fake_server import FakeChatServer
+
+    servers = []
+
+    def start(script):
+        server = FakeChatServer(script).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def api_key(monkeypatch):
+    """Set a test API key in ``OPENAI_API_KEY``."""
+    from judge_helpers import API_KEY
+
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    return API_KEY
