@@ -18,7 +18,7 @@ from mmpo import __version__, tables
 from mmpo.errors import InputError
 from mmpo.files import METADATA_KEY, ROW_GROUP_SIZE, fingerprint
 from mmpo.params import IngestParams, params_to_dict
-from mmpo.sources import ADAPTERS, ReadCounter, Rejected
+from mmpo.sources import ADAPTERS, INPUT_UNITS, ReadCounter, Rejected
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,26 @@ def _quarantine_row(source: str, rejected: Rejected) -> dict[str, str]:
     }
 
 
+def _accounting(source: str, counter: ReadCounter, metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """Check input units = output rows + quarantined + merged; None for sources without the check."""
+    unit = INPUT_UNITS.get(source)
+    if unit is None:
+        return None
+    accounting = {
+        "unit": unit,
+        "input": counter.counts[unit],
+        "output": metrics["responses"] + metrics["comparisons"],
+        "quarantined": metrics["quarantined"],
+        "merged": counter.merged,
+    }
+    accounting["balanced"] = (
+        accounting["input"] == accounting["output"] + accounting["quarantined"] + accounting["merged"]
+    )
+    if not accounting["balanced"]:
+        logger.error("ingest: input %s do not add up: %s", unit, accounting)
+    return accounting
+
+
 def run_ingest(
     params: IngestParams, responses_path: Path, quarantine_path: Path, comparisons_path: Path | None = None
 ) -> dict[str, Any]:
@@ -85,7 +105,8 @@ def run_ingest(
 
     Returns:
         metrics: input units read by kind, responses and comparisons written,
-        quarantined rows in total and by reason.
+        quarantined rows in total and by reason, merged duplicates, counted
+        notes (such as re-parsed ratings) and the ``accounting`` check.
 
     Raises:
         mmpo.sources.base.InputError: the input cannot be read at all.
@@ -130,7 +151,10 @@ def run_ingest(
         "comparisons": comparisons.count,
         "quarantined": quarantine.count,
         "quarantined_by_reason": dict(sorted(reasons.items())),
+        "merged_duplicates": counter.merged,
+        "notes": dict(sorted(counter.notes.items())),
     }
+    metrics["accounting"] = _accounting(params.source, counter, metrics)
     for reason, count in sorted(reasons.items()):
         logger.warning("ingest: %d row(s) quarantined as %s (see %s)", count, reason, quarantine_path)
     logger.info(

@@ -39,10 +39,17 @@ class Rejected:
 
 
 class ReadCounter:
-    """Counts input units per kind (``rows``, ``judgments``, ...) for the metrics."""
+    """Counts input units per kind (``rows``, ``judgments``, ...) for the metrics.
+
+    ``merged`` counts input units folded into another output row (duplicate
+    responses of one prompt, repeated battles) and ``notes`` counts events
+    worth a metric that change no row count (re-parsed ratings, conflicts).
+    """
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.merged = 0
+        self.notes: Counter[str] = Counter()
 
     def add(self, kind: str, count: int = 1) -> None:
         self.counts[kind] += count
