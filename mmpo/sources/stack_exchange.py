@@ -9,8 +9,8 @@ Two row layouts are read, chosen per row by its keys:
                    ``human_ref_B``, ``score_A``, ``score_B`` (upvotes); each
                    side becomes one response scored by its upvotes.
 
-Responses of one question share ``prompt_id`` (``qid`` or ``post_id``), so
-every pair of answers to a question is compared. SHP rows of one post are
+Responses of one question share ``prompt_id`` (the hash of the question
+text, or ``post_id``), so every pair of answers to a question is compared. SHP rows of one post are
 expected to be consecutive; a response repeated within them (or within one
 question's answers) is merged. HTML is kept as it is.
 """
@@ -61,7 +61,8 @@ def _convert(origin: str, record: Any, params: IngestParams) -> list[dict | Reje
     if isinstance(record, Rejected):
         return [record]
     if isinstance(record, dict) and isinstance(record.get("answers"), list):
-        question, prompt_id = record.get("question", MISSING), record.get("qid")
+        # qid repeats across sites (a site and its meta site), so the question text identifies it.
+        question, prompt_id = record.get("question", MISSING), None
         sides = [(f"{origin}#{i}", a, "text", "pm_score") for i, a in enumerate(record["answers"])]
     elif isinstance(record, dict) and "score_A" in record:
         question, prompt_id = record.get("history", MISSING), record.get("post_id")
