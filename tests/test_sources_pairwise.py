@@ -335,3 +335,37 @@ def test_comparisons_soft_p_a(tmp_path):
 def test_ingest_source_options_invalid(values, message):
     with pytest.raises(ParamsError, match=message):
         IngestParams.from_mapping(values)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.json", b'[{"prompt": "x",', "not a valid JSON array"),
+        ("bad.jsonl", b'{"prompt": "\xff\xfe"}\n', "not UTF-8 text"),
+        ("bad.parquet", b"not parquet at all", "cannot be read as .parquet"),
+        ("bad.txt", b"x", "unsupported file type '.txt'"),
+    ],
+)
+def test_unreadable_file_stops_ingest(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=f"{path}: {message}"):
+        run_tables(tmp_path, {"source": "pku_saferlhf", "path": str(path)})
+
+
+def test_unknown_source_rejected():
+    with pytest.raises(ParamsError, match="'ultra_feedback' is not one of"):
+        IngestParams.from_mapping({"source": "ultra_feedback"})
+
+
+def test_mixed_row_schemas_read_row_by_row(tmp_path):
+    rows = [
+        {"prompt": "P", "response_0": "a", "response_1": "b", "better_response_id": 0},
+        {"prompt": "P", "response_0": "c", "response_1": "d", "better_response_id": 1.0, "extra": {"k": [1]}},
+        {"prompt": ["not", "text"], "response_0": "e", "response_1": "f", "better_response_id": 1},
+    ]
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    metrics, _, comparisons, quarantine = run_tables(tmp_path, {"source": "pku_saferlhf", "path": str(path)})
+    assert [c["p_a"] for c in comparisons] == [1.0, 0.0]
+    assert reasons_by_origin(quarantine) == {"3": "non_text"}
+    assert_balanced(metrics)
