@@ -63,9 +63,14 @@ def read_ultrafeedback(params: IngestParams, counter: ReadCounter) -> Iterator[d
             continue
 
         rows = []
+        instruction = record.get("instruction")
+        # Hashed once per row: every completion of the row shares the prompt.
+        prompt_id = (
+            prompt_hash([{"role": "user", "content": instruction}]) if isinstance(instruction, str) else ""
+        )
         for index, completion in enumerate(completions):
             counter.add(UNIT)
-            result = _convert(f"{origin}#{index}", record, completion, params, counter)
+            result = _convert(f"{origin}#{index}", record, completion, params, counter, prompt_id)
             if isinstance(result, Rejected):
                 yield result
             else:
@@ -96,7 +101,9 @@ def _aspect_rating(annotations: Any, aspect: str) -> Any:
     return value.get("Rating", MISSING) if isinstance(value, dict) else MISSING
 
 
-def _convert(origin: str, record: dict, completion: Any, params: IngestParams, counter: ReadCounter):
+def _convert(
+    origin: str, record: dict, completion: Any, params: IngestParams, counter: ReadCounter, prompt_id: str
+) -> dict | Rejected:
     kept = {"instruction": record.get("instruction"), "completion": completion}
     if not isinstance(completion, dict):
         return Rejected(origin, "completions", "invalid_row", "the completion is not an object", kept)
@@ -147,8 +154,8 @@ def _convert(origin: str, record: dict, completion: Any, params: IngestParams, c
     prompt = [{"role": "user", "content": record["instruction"]}]
     model = completion.get("model")
     return response_row(
-        prompt_id=prompt_hash(prompt),
-        group_id=prompt_hash(prompt),
+        prompt_id=prompt_id,
+        group_id=prompt_id,
         prompt=prompt,
         response=completion["response"],
         score=score,
