@@ -369,3 +369,20 @@ def test_mixed_row_schemas_read_row_by_row(tmp_path):
     assert [c["p_a"] for c in comparisons] == [1.0, 0.0]
     assert reasons_by_origin(quarantine) == {"3": "non_text"}
     assert_balanced(metrics)
+
+
+def test_comparisons_local_hf_dataset(tmp_path):
+    folder = tmp_path / "hub_copy"
+    folder.mkdir()
+    rows = [{"prompt": "Hi", "response_a": "x", "response_b": "y", "label": "B"}]
+    pd.DataFrame(rows).to_parquet(folder / "train.parquet")
+    values = {
+        "source": "comparisons",
+        "hf_dataset": str(folder),
+        "hf_split": "train",
+        "comparisons": {"label_a": "A", "label_b": "B"},
+    }
+    metrics, _, comparisons, _ = run_tables(tmp_path, values)
+    assert [c["p_a"] for c in comparisons] == [0.0]
+    assert comparisons[0]["origin"] == f"{folder}[train]:1"
+    assert_balanced(metrics)

@@ -70,7 +70,14 @@ def test_chatbot_arena_real_sample(shared_data, tmp_path):
     path = shared_data / "chatbot_arena_55k" / "lmsys_arena_human_preference_55k_sample.jsonl"
     raw = read_jsonl(path)
     single = [row for row in raw if len(json.loads(row["prompt"])) == 1]
-    outcomes = Counter(1.0 if r["winner_model_a"] else 0.0 if r["winner_model_b"] else 0.5 for r in single)
+    outcomes = Counter()
+    for row in single:
+        if row["winner_model_a"]:
+            outcomes[1.0] += 1
+        elif row["winner_model_b"]:
+            outcomes[0.0] += 1
+        else:
+            outcomes[0.5] += 1
 
     metrics, _, comparisons, quarantine = run_tables(tmp_path, {"source": "chatbot_arena", "path": str(path)})
     assert len(comparisons) == len(single)

@@ -1,6 +1,6 @@
 """Adapter for Arena-Hard battle outcomes, repeated and aggregated into vote shares.
 
-``ingest.path`` holds battle rows ``question_id``, ``model_a``, ``model_b`` and
+``ingest.path`` contains battle rows ``question_id``, ``model_a``, ``model_b`` and
 ``winner`` (``model_a``, ``model_b`` or a value starting with ``tie``). The
 rows carry no texts, so they come from the Arena-Hard folders named by
 ``ingest.arena_hard.questions`` (``question_id``, ``turns: [{content}]``) and

@@ -18,7 +18,7 @@ def text_problem(value: Any, max_length: int) -> tuple[str, str] | None:
     """
     if not isinstance(value, str):
         return "non_text", f"expected text, got {type(value).__name__} {str(value)[:40]!r}"
-    if not value.strip():
+    if not value or value.isspace():
         return "empty_text", "the text is empty or whitespace only"
     if len(value) > max_length:
         return (

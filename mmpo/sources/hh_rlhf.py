@@ -5,11 +5,13 @@ assistant turn. The prompt is the conversation before the last assistant
 turn, as messages; the two last assistant turns are the responses, with the
 chosen one as side A (p_a = 1, one vote).
 
-Rows go to the quarantine when a transcript does not parse
-(``invalid_transcript``), when the two transcripts differ before the last
-assistant turn (``diverging_prompts``: no shared prompt), or when one last
-turn is a prefix of the other, equal texts included (``prefix_completion``:
-a truncated reply, not a preference).
+Rows go to the quarantine with these reasons:
+
+    invalid_transcript  a transcript does not parse
+    diverging_prompts   the transcripts differ before the last assistant
+                        turn, so the pair has no shared prompt
+    prefix_completion   one last turn is a prefix of the other (equal texts
+                        included), which shows truncation, not preference
 """
 
 from __future__ import annotations

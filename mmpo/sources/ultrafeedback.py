@@ -104,16 +104,16 @@ def _aspect_rating(annotations: Any, aspect: str) -> Any:
 def _convert(
     origin: str, record: dict, completion: Any, params: IngestParams, counter: ReadCounter, prompt_id: str
 ) -> dict | Rejected:
-    kept = {"instruction": record.get("instruction"), "completion": completion}
+    raw_row = {"instruction": record.get("instruction"), "completion": completion}
     if not isinstance(completion, dict):
-        return Rejected(origin, "completions", "invalid_row", "the completion is not an object", kept)
+        return Rejected(origin, "completions", "invalid_row", "the completion is not an object", raw_row)
     for field, value in (
         ("instruction", record.get("instruction", MISSING)),
         ("response", completion.get("response", MISSING)),
     ):
         problem = text_problem(value, params.max_text_length)
         if problem is not None:
-            return Rejected(origin, field, problem[0], f"{field}: {problem[1]}", kept)
+            return Rejected(origin, field, problem[0], f"{field}: {problem[1]}", raw_row)
 
     options = params.ultrafeedback
     by_aspects = options.score != "overall"
@@ -126,7 +126,11 @@ def _convert(
         rating, reason, detail = scored(_aspect_rating(completion.get("annotations"), aspect), rating_range)
         if rating is None and by_aspects and weights.get(aspect, 0.0) > 0:
             return Rejected(
-                origin, f"annotations.{aspect}.Rating", reason, f"{detail} in aspect {aspect!r}", kept
+                origin,
+                f"annotations.{aspect}.Rating",
+                reason,
+                f"{detail} in aspect {aspect!r}",
+                raw_row,
             )
         if rating is not None:
             aspects[aspect] = rating
@@ -135,7 +139,7 @@ def _convert(
         completion.get("overall_score", MISSING), params.score_range or OVERALL_RANGE
     )
     if overall is None and not by_aspects:
-        return Rejected(origin, "overall_score", reason, f"{detail} in field 'overall_score'", kept)
+        return Rejected(origin, "overall_score", reason, f"{detail} in field 'overall_score'", raw_row)
     if (
         overall is not None
         and aspects
