@@ -347,3 +347,13 @@ def test_mtbench_reparse_rating(tmp_path):
     assert [r["score"] for r in beta] == [8.5]
     assert sorted(q["reason"] for q in quarantine) == ["no_judgment", "null_score", "score_out_of_range"]
     assert metrics["notes"] == {"reparsed_ratings": 1}
+
+
+def test_ultrafeedback_output_deterministic(tmp_path):
+    path = write_ultrafeedback(tmp_path / "uf.jsonl")
+    outputs = []
+    for run in ("first", "second"):
+        run_tables(tmp_path / run, {"source": "ultrafeedback", "path": str(path)})
+        outputs.append([(tmp_path / run / "out" / name).read_bytes() for name in ("r.parquet", "q.parquet")])
+    assert outputs[0][0] == outputs[1][0]
+    assert outputs[0][1] == outputs[1][1]
