@@ -1,11 +1,11 @@
 """Adapter for AlpacaEval annotation files (``annotations.json`` of a results folder).
 
 Row layout: ``instruction``, ``output_1``, ``output_2``, ``generator_1``,
-``generator_2``, ``annotator`` and ``preference``: 1 when output_1 is
-preferred, 2 when output_2 is, a value in between for a weighted annotator
-(1 + the judge's probability that output_2 is better), and 0 or null when
-the judge declared a draw or failed. Files store it as int, float or a
-numeric string.
+``generator_2``, ``annotator`` and ``preference``. The preference is 1 when
+output_1 is preferred and 2 when output_2 is. A weighted annotator writes a
+value in between: 1 + the judge's probability that output_2 is better. It
+is 0 or null when the judge declared a draw or failed. Files store it as
+int, float or a numeric string.
 
 Output 1 is side A, so p_a = 2 - preference. A preference of exactly 1 or
 2 counts as one vote; a value in between is a soft preference with null
