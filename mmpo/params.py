@@ -41,6 +41,32 @@ SOURCE_FIELDS: dict[str, dict[str, str]] = {
     "mtbench": {},
 }
 
+# Sources added for more dataset families; their layouts are fixed, except the
+# generic ``comparisons`` source, whose columns are mapped with ingest.fields.
+SOURCES += (
+    "ultrafeedback",
+    "helpsteer",
+    "stack_exchange",
+    "chatbot_arena",
+    "arena_hard",
+    "hh_rlhf",
+    "pku_saferlhf",
+    "alpaca_eval",
+    "comparisons",
+)
+SOURCE_FIELDS.update({name: {} for name in SOURCES if name not in SOURCE_FIELDS})
+SOURCE_FIELDS["comparisons"] = {
+    "prompt_id": "prompt_id",
+    "prompt": "prompt",
+    "response_a": "response_a",
+    "response_b": "response_b",
+    "label": "label",
+    "p_a": "p_a",
+    "model_a": "model_a",
+    "model_b": "model_b",
+    "judge": "judge",
+}
+
 
 class ParamsError(ValueError):
     """A parameter is unknown, missing, of the wrong type or out of range."""
@@ -106,6 +132,16 @@ class IngestParams:
         missing_scores: ``quarantine`` sends a response whose score is absent
             or null to the quarantine; ``keep`` keeps it with a null score, for
             the judge stage to fill (``scored_responses`` source only).
+        max_text_length: longest prompt message or response kept, in
+            characters (>= 1); longer rows go to the quarantine as
+            ``text_too_long``.
+        score_range: ``[low, high]`` of valid scores in source units,
+            replacing the source's declared range; scores outside it go to
+            the quarantine as ``score_out_of_range``, never clamped.
+        reparse_ratings: for ``mtbench``, read a null score from the
+            ``[[rating]]`` in the judgment text; each such row is counted.
+        ultrafeedback, helpsteer, pku_saferlhf, arena_hard, comparisons:
+            options of those sources (see their classes).
     """
 
     source: str = "scored_responses"
@@ -116,6 +152,14 @@ class IngestParams:
     fields: dict[str, str] = dataclasses.field(default_factory=dict)
     judge: str | None = None
     missing_scores: str = "quarantine"
+    max_text_length: int = 200_000
+    score_range: tuple[float, float] | None = None
+    reparse_ratings: bool = False
+    ultrafeedback: "UltraFeedbackParams" = dataclasses.field(default_factory=lambda: UltraFeedbackParams())
+    helpsteer: "HelpSteerParams" = dataclasses.field(default_factory=lambda: HelpSteerParams())
+    pku_saferlhf: "PkuSafeRlhfParams" = dataclasses.field(default_factory=lambda: PkuSafeRlhfParams())
+    arena_hard: "ArenaHardParams" = dataclasses.field(default_factory=lambda: ArenaHardParams())
+    comparisons: "ComparisonParams" = dataclasses.field(default_factory=lambda: ComparisonParams())
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "ingest") -> "IngestParams":
@@ -150,6 +194,7 @@ class IngestParams:
             missing_scores=_choice(
                 where, "missing_scores", values.get("missing_scores", cls.missing_scores), MISSING_SCORES
             ),
+            **_source_options(values, where),
         )
 
     def field_map(self) -> dict[str, str]:
@@ -514,6 +559,202 @@ def _check_judge_params(params: JudgeParams, where: str) -> None:
             f"{where}.budget_usd: models {unpriced} have no entry in {where}.prices; add their prices "
             "(USD per million input and output tokens) or remove the budget"
         )
+
+
+ULTRAFEEDBACK_ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
+ULTRAFEEDBACK_SCORES = ("overall", "aspects_mean", "aspects_weighted")
+HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+PKU_PREFERENCES = ("better", "safer")
+COMPARISON_TARGETS = ("label", "p_a", "annotators")
+
+
+def _weights(where: str, key: str, value: Any, names: tuple[str, ...]) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ParamsError(f"{where}.{key}: expected a mapping of name -> weight, got {value!r}")
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ParamsError(f"{where}.{key}: {unknown} are not among {list(names)}")
+    weights = {name: _number(where, f"{key}.{name}", value[name], 0.0) for name in sorted(value)}
+    if value and sum(weights.values()) == 0.0:
+        raise ParamsError(f"{where}.{key}: the weights sum to 0; give at least one a positive weight")
+    return weights
+
+
+@dataclasses.dataclass(frozen=True)
+class UltraFeedbackParams:
+    """Score of a raw UltraFeedback completion.
+
+    Attributes:
+        score: ``overall`` (the ``overall_score`` field, 1-10), ``aspects_mean``
+            (mean of the four aspect ratings, 1-5) or ``aspects_weighted``
+            (weighted mean of the aspect ratings, 1-5, weights below).
+        weights: aspect name -> weight >= 0 for ``aspects_weighted``.
+    """
+
+    score: str = "overall"
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str) -> "UltraFeedbackParams":
+        _check_keys(cls, values, where)
+        score = _choice(where, "score", values.get("score", cls.score), ULTRAFEEDBACK_SCORES)
+        weights = _weights(where, "weights", values.get("weights") or {}, ULTRAFEEDBACK_ASPECTS)
+        if score == "aspects_weighted" and not weights:
+            raise ParamsError(f"{where}.weights: score aspects_weighted needs weights per aspect")
+        return cls(score=score, weights=weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class HelpSteerParams:
+    """Score of a HelpSteer response (attributes rated 0-4).
+
+    Attributes:
+        attribute: the one attribute used as the score, when ``weights`` is empty.
+        weights: attribute -> weight >= 0; when set, the score is the weighted
+            mean of the attributes (0-4) and ``attribute`` is ignored.
+    """
+
+    attribute: str = "helpfulness"
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str) -> "HelpSteerParams":
+        _check_keys(cls, values, where)
+        attribute = _choice(where, "attribute", values.get("attribute", cls.attribute), HELPSTEER_ATTRIBUTES)
+        weights = _weights(where, "weights", values.get("weights") or {}, HELPSTEER_ATTRIBUTES)
+        return cls(attribute=attribute, weights=weights)
+
+
+@dataclasses.dataclass(frozen=True)
+class PkuSafeRlhfParams:
+    """``preference``: ``better`` (helpfulness label) or ``safer`` (safety label)."""
+
+    preference: str = "better"
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str) -> "PkuSafeRlhfParams":
+        _check_keys(cls, values, where)
+        preference = _choice(where, "preference", values.get("preference", cls.preference), PKU_PREFERENCES)
+        return cls(preference=preference)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArenaHardParams:
+    """Texts of Arena-Hard battles, which store only question ids and model names.
+
+    Attributes:
+        questions: JSONL file of ``question_id`` and ``turns: [{content}]``.
+        answers: folder of ``<model>.jsonl`` files with ``question_id``,
+            ``model_id`` and ``choices: [{turns: [{content}]}]``.
+    """
+
+    questions: str | None = None
+    answers: str | None = None
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str) -> "ArenaHardParams":
+        _check_keys(cls, values, where)
+        return cls(
+            questions=_optional_text(where, "questions", values.get("questions")),
+            answers=_optional_text(where, "answers", values.get("answers")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ComparisonParams:
+    """Layout of a generic file of pairwise judgments (source ``comparisons``).
+
+    Attributes:
+        target: ``label`` (one code column, field ``label``), ``p_a`` (a soft
+            probability that A is preferred, field ``p_a``, in [0, 1]) or
+            ``annotators`` (one code column per annotator, ``annotator_fields``,
+            aggregated into a vote share with ties counting half).
+        label_a, label_b, label_tie: codes meaning "A wins", "B wins" and
+            "tie"; declared, never guessed, because datasets disagree. Codes
+            are compared as numbers when both sides are numeric, else as text.
+        annotator_fields: input columns with one annotator's code each.
+    """
+
+    target: str = "label"
+    label_a: tuple = ()
+    label_b: tuple = ()
+    label_tie: tuple = ()
+    annotator_fields: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str) -> "ComparisonParams":
+        _check_keys(cls, values, where)
+        codes = {key: _codes(where, key, values.get(key)) for key in ("label_a", "label_b", "label_tie")}
+        shared = (set(codes["label_a"]) & set(codes["label_b"])) | (
+            set(codes["label_tie"]) & (set(codes["label_a"]) | set(codes["label_b"]))
+        )
+        if shared:
+            raise ParamsError(f"{where}: codes {sorted(map(str, shared))} are declared for two outcomes")
+        annotators = values.get("annotator_fields") or []
+        if not isinstance(annotators, list) or not all(isinstance(a, str) and a for a in annotators):
+            raise ParamsError(
+                f"{where}.annotator_fields: expected a list of column names, got {annotators!r}"
+            )
+        params = cls(
+            target=_choice(where, "target", values.get("target", cls.target), COMPARISON_TARGETS),
+            annotator_fields=tuple(annotators),
+            **codes,
+        )
+        return params
+
+    def check_complete(self, where: str) -> None:
+        """Raise ``ParamsError`` unless the declared codes and columns suffice for ``target``."""
+        if self.target != "p_a" and not (self.label_a and self.label_b):
+            raise ParamsError(f"{where}: target {self.target!r} needs label_a and label_b codes")
+        if self.target == "annotators" and not self.annotator_fields:
+            raise ParamsError(f"{where}.annotator_fields: target annotators needs at least one column")
+
+
+def _codes(where: str, key: str, value: Any) -> tuple:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise ParamsError(f"{where}.{key}: expected codes (strings or numbers), got {item!r}")
+    return tuple(items)
+
+
+def _score_range(where: str, value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ParamsError(f"{where}.score_range: expected [low, high], got {value!r}")
+    low = _number(where, "score_range[0]", value[0], -math.inf)
+    high = _number(where, "score_range[1]", value[1], -math.inf)
+    if low > high:
+        raise ParamsError(f"{where}.score_range: low {low} is above high {high}")
+    return (low, high)
+
+
+def _source_options(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Validate the IngestParams fields that only some sources read."""
+    get = values.get
+    options = {
+        "max_text_length": _integer(where, "max_text_length", get("max_text_length", 200_000), 1),
+        "score_range": _score_range(where, get("score_range")),
+        "reparse_ratings": _flag(where, "reparse_ratings", get("reparse_ratings", False)),
+    }
+    nested = {
+        "ultrafeedback": UltraFeedbackParams,
+        "helpsteer": HelpSteerParams,
+        "pku_saferlhf": PkuSafeRlhfParams,
+        "arena_hard": ArenaHardParams,
+        "comparisons": ComparisonParams,
+    }
+    for key, cls in nested.items():
+        section = get(key) or {}
+        if not isinstance(section, dict):
+            raise ParamsError(f"{where}.{key}: expected a mapping, got {section!r}")
+        options[key] = cls.from_mapping(section, f"{where}.{key}")
+    if get("source") == "comparisons":
+        options["comparisons"].check_complete(f"{where}.comparisons")
+    return options
 
 
 STAGE_PARAMS = {

@@ -20,9 +20,14 @@ Writes:  --responses (Parquet, one row per scored response),
          --comparisons (Parquet, one row per pairwise judgment, for sources
          that compare two responses instead of scoring each),
          --quarantine (Parquet, one row per rejected input row with its reason),
-         --metrics (JSON: rows read, responses, quarantined rows by reason).
+         --metrics (JSON: rows read, responses, quarantined rows by reason,
+         merged duplicates and the input = output + quarantined + merged
+         accounting).
 Params:  ingest.source, ingest.path, ingest.hf_dataset, ingest.hf_config,
-         ingest.hf_split, ingest.fields, ingest.judge.
+         ingest.hf_split, ingest.fields, ingest.judge, ingest.missing_scores,
+         ingest.max_text_length, ingest.score_range, ingest.reparse_ratings,
+         and the per-source sections ingest.ultrafeedback, ingest.helpsteer,
+         ingest.pku_saferlhf, ingest.arena_hard, ingest.comparisons.
 """
 
 

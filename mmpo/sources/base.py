@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mmpo.errors import InputError
@@ -39,10 +40,17 @@ class Rejected:
 
 
 class ReadCounter:
-    """Counts input units per kind (``rows``, ``judgments``, ...) for the metrics."""
+    """Counts input units per kind (``rows``, ``judgments``, ...) for the metrics.
+
+    ``merged`` counts input units folded into another output row (duplicate
+    responses of one prompt, repeated battles) and ``notes`` counts events
+    worth a metric that change no row count (re-parsed ratings, conflicts).
+    """
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.merged = 0
+        self.notes: Counter[str] = Counter()
 
     def add(self, kind: str, count: int = 1) -> None:
         self.counts[kind] += count
@@ -53,8 +61,32 @@ def iter_file_records(path: Path) -> Iterator[tuple[str, Any]]:
 
     Lines of a JSONL file that are not valid JSON are yielded as a ``Rejected``
     record, so the caller can quarantine them. Blank lines are skipped but
-    still counted in the line numbers.
+    still counted in the line numbers. Rows are parsed one by one, never
+    with a schema inferred from the first rows, so rows with extra keys or
+    other value types reach the adapter as they are.
+
+    Raises:
+        InputError: the file is not UTF-8 text, not a valid JSON array, CSV
+            or Parquet file, or has an unsupported suffix.
     """
+    try:
+        yield from _iter_file_records(path)
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); re-encode it as UTF-8"
+        ) from error
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{path}: not a valid JSON array ({error.msg} at line {error.lineno}); fix the file or "
+            "write one JSON object per line with the .jsonl suffix"
+        ) from error
+    except (csv.Error, pa.ArrowException) as error:
+        raise InputError(
+            f"{path}: cannot be read as {path.suffix} ({error}); check the file's format"
+        ) from error
+
+
+def _iter_file_records(path: Path) -> Iterator[tuple[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or (suffix == ".json" and not _is_json_array(path)):
         yield from _iter_jsonl(path)

@@ -22,24 +22,28 @@ Assumptions:
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from mmpo.errors import InputError
 from mmpo.params import IngestParams
 from mmpo.sources.base import (
+    MISSING,
     ReadCounter,
     Rejected,
     iter_file_records,
-    parse_score,
     response_row,
 )
+from mmpo.sources.checks import scored
 from mmpo.sources.scored_responses import resolve_judge
 from mmpo.text import prompt_hash
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "mtbench"
+SCORE_RANGE = (1.0, 10.0)  # FastChat's single-answer grading scale
+RATING = re.compile(r"\[\[(\d+(?:\.\d+)?)\]\]")
 
 
 def read_mtbench(params: IngestParams, counter: ReadCounter) -> Iterator[dict | Rejected]:
@@ -67,7 +71,9 @@ def read_mtbench(params: IngestParams, counter: ReadCounter) -> Iterator[dict | 
     for file in sorted((root / "model_judgment").glob("*.jsonl")):
         for origin, record in iter_file_records(file):
             counter.add("judgments")
-            yield _judged_response(origin, record, file.stem, questions, answers, used, seen, params, warned)
+            yield _judged_response(
+                origin, record, file.stem, questions, answers, used, seen, params, warned, counter
+            )
 
     for key, (origin, answer) in answers.items():
         if key[0] == "file" or (key[1], key[2]) in used:
@@ -123,7 +129,7 @@ def _answer_turns(answer: Any) -> list[str] | None:
     return turns
 
 
-def _judged_response(origin, record, file_stem, questions, answers, used, seen, params, warned):
+def _judged_response(origin, record, file_stem, questions, answers, used, seen, params, warned, counter):
     if isinstance(record, Rejected):
         return record
     if not isinstance(record, dict):
@@ -153,7 +159,7 @@ def _judged_response(origin, record, file_stem, questions, answers, used, seen, 
         return Rejected(origin, "", "duplicate_judgment", detail, record)
     seen.add((question_id, answer_model, turn))
 
-    score, reason, detail = parse_score(record.get("score"))
+    score, reason, detail = _judgment_score(record, params, counter)
     if score is None:
         return Rejected(origin, "score", reason, f"{detail}; the judgment has no usable rating", record)
 
@@ -180,6 +186,25 @@ def _judged_response(origin, record, file_stem, questions, answers, used, seen, 
         model=answer_model,
         origin=origin,
     )
+
+
+def _judgment_score(
+    record: dict, params: IngestParams, counter: ReadCounter
+) -> tuple[float | None, str, str]:
+    """Return ``(score, reason, detail)``; a null score is re-read from the judgment text when allowed.
+
+    With ``ingest.reparse_ratings`` a missing or null score is taken from the
+    last ``[[rating]]`` in ``judgment`` (FastChat's rating format) and counted
+    as ``reparsed_ratings``.
+    """
+    value = record.get("score", MISSING)
+    if params.reparse_ratings and (value is MISSING or value is None):
+        judgment = record.get("judgment")
+        found = RATING.findall(judgment) if isinstance(judgment, str) else []
+        if found:
+            counter.notes["reparsed_ratings"] += 1
+            value = found[-1]
+    return scored(value, params.score_range or SCORE_RANGE)
 
 
 def _judge_name(record: dict, params: IngestParams, warned: set[str]) -> str:
