@@ -25,6 +25,7 @@ class EncodedPair:
     rejected_ids: list[int]
     rejected_prompt_length: int
     p_chosen: float
+    weight: float = 1.0
 
 
 def encode_sequence(
@@ -55,7 +56,8 @@ def encode_pairs(
     """Encode preference-set rows; return the pairs and how many were dropped.
 
     A pair is dropped (and counted) when either response would be cut to no
-    tokens. With ``hard_labels`` every target is 1 instead of p_chosen.
+    tokens. With ``hard_labels`` every target is 1 instead of p_chosen. A row
+    without a ``weight`` column, or with a null weight, gets weight 1.
     """
     encoded, dropped = [], 0
     for row in rows:
@@ -69,7 +71,9 @@ def encode_pairs(
             dropped += 1
             continue
         target = 1.0 if hard_labels else float(row["p_chosen"])
-        encoded.append(EncodedPair(chosen[0], chosen[1], rejected[0], rejected[1], target))
+        weight = row.get("weight")
+        weight = 1.0 if weight is None else float(weight)
+        encoded.append(EncodedPair(chosen[0], chosen[1], rejected[0], rejected[1], target, weight))
     if dropped:
         logger.warning("dropped %d pair(s) whose response would be truncated to nothing", dropped)
     return encoded, dropped
@@ -83,6 +87,7 @@ def collate(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, torch.
         chosen sequences, rows B..2B-1 the rejected ones. response_mask marks
         response tokens (not prompt, not padding).
         p_chosen: (B,) float32 targets.
+        weight: (B,) float32 loss weights.
     """
     sequences = [(p.chosen_ids, p.chosen_prompt_length) for p in pairs]
     sequences += [(p.rejected_ids, p.rejected_prompt_length) for p in pairs]
@@ -99,4 +104,5 @@ def collate(pairs: Sequence[EncodedPair], pad_token_id: int) -> dict[str, torch.
         "attention_mask": attention_mask,
         "response_mask": response_mask,
         "p_chosen": torch.tensor([p.p_chosen for p in pairs], dtype=torch.float32),
+        "weight": torch.tensor([p.weight for p in pairs], dtype=torch.float32),
     }

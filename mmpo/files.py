@@ -81,3 +81,21 @@ def fingerprint(path: str | Path) -> str:
             for block in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write ``text`` as UTF-8 to ``path`` atomically."""
+
+    def write(temporary: str) -> None:
+        Path(temporary).write_text(text, encoding="utf-8")
+
+    _replace_atomically(Path(path), write)
+
+
+def write_bytes(data: bytes, path: str | Path) -> None:
+    """Write ``data`` to ``path`` atomically."""
+
+    def write(temporary: str) -> None:
+        Path(temporary).write_bytes(data)
+
+    _replace_atomically(Path(path), write)

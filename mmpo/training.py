@@ -54,6 +54,23 @@ def prepare_models(params: TrainParams):
     return tokenizer, model, reference
 
 
+def weighted_mean(losses: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Return sum(w * loss) / sum(w) over a batch; losses and weights have shape (B,).
+
+    With every weight 1 this is the plain mean, so unweighted sets train as before.
+
+    Raises:
+        ValueError: the shapes differ or the weights sum to 0 or less.
+    """
+    weights = weights.to(losses.dtype)
+    if weights.shape != losses.shape:
+        raise ValueError(f"weights have shape {tuple(weights.shape)} but losses have {tuple(losses.shape)}")
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError(f"the weights of a batch sum to {float(total)}; weights must be positive")
+    return (losses * weights).sum() / total
+
+
 def _batches(pairs: list[EncodedPair], batch_size: int, generator: torch.Generator):
     order = torch.randperm(len(pairs), generator=generator).tolist()
     for start in range(0, len(order), batch_size):
@@ -76,7 +93,7 @@ def train_steps(params: TrainParams, model, reference, pairs, pad_token_id: int,
         for batch_pairs in _batches(pairs, params.batch_size, generator):
             batch = {k: v.to(device) for k, v in collate(batch_pairs, pad_token_id).items()}
             z = pair_logits(params.objective, model, reference, batch, params.beta)
-            loss = mmpo_loss(z, batch["p_chosen"]).mean()
+            loss = weighted_mean(mmpo_loss(z, batch["p_chosen"]), batch["weight"])
 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,64 @@
+"""Margin functions: the per-response value whose difference is a pair's margin.
+
+Every function is monotone in the score within one normalisation group, so
+the higher-scored response stays the chosen one:
+
+- ``difference``: the score itself, so the margin is the score gap.
+- ``log_ratio``: log(score + offset), so the margin is
+  log((s_chosen + offset) / (s_rejected + offset)), the SHP-style ratio of
+  vote counts. The offset (default 1) keeps zero counts finite; a count at or
+  below -offset has no logarithm and is an error.
+- ``zscore``: (score - mean) / std within each judge or source (population
+  std; a group with std 0 gets 0), so sources on different scales mix.
+- ``rank``: the average rank within each judge or source scaled to [0, 1]
+  ((rank - 1) / (n - 1); a group of one gets 0.5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mmpo.errors import InputError
+
+
+def margin_values(
+    scores: np.ndarray, groups: np.ndarray, function: str, offset: float, where: str = "responses"
+) -> np.ndarray:
+    """Return the value (R,) float64 per response that margins are differences of.
+
+    Args:
+        scores: float64 (R,), the response scores.
+        groups: (R,) judge or source of each response, for ``zscore`` and ``rank``.
+        function: one of ``mmpo.params.MARGIN_FUNCTIONS``.
+        offset: added to scores before the log for ``log_ratio``.
+        where: file name used in error messages.
+
+    Raises:
+        InputError: ``log_ratio`` meets a score at or below -offset.
+        ValueError: ``function`` is unknown.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if function == "difference":
+        return scores
+    if function == "log_ratio":
+        shifted = scores + offset
+        bad = np.flatnonzero(shifted <= 0)
+        if len(bad):
+            raise InputError(
+                f"{where}: row {int(bad[0])}: score {scores[bad[0]]!r} plus label.log_ratio_offset "
+                f"{offset} is not positive, so its log ratio is undefined; raise "
+                f"label.log_ratio_offset above {-scores.min()!r} or use label.margin_function: difference"
+            )
+        return np.log(shifted)
+    frame = pd.DataFrame({"group": pd.factorize(np.asarray(groups, dtype=object))[0], "score": scores})
+    grouped = frame.groupby("group")["score"]
+    if function == "zscore":
+        mean = grouped.transform("mean").to_numpy()
+        std = grouped.transform(lambda values: values.std(ddof=0)).to_numpy()
+        return np.where(std > 0, (scores - mean) / np.where(std > 0, std, 1.0), 0.0)
+    if function == "rank":
+        rank = grouped.rank(method="average").to_numpy()
+        size = grouped.transform("size").to_numpy().astype(np.float64)
+        return np.where(size > 1, (rank - 1.0) / np.maximum(size - 1.0, 1.0), 0.5)
+    raise ValueError(f"unknown margin function {function!r}")
