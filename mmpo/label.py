@@ -241,9 +241,8 @@ def run_label(
     responses, unscored = _read_scored(responses_path)
     groups = responses.column(params.normalize_by).to_numpy(zero_copy_only=False)
     scores = responses.column("score").to_numpy(zero_copy_only=False)
-    values = margin_values(
-        scores, groups, params.margin_function, params.log_ratio_offset, str(responses_path)
-    )
+    origins = responses.column("origin").to_numpy(zero_copy_only=False)
+    values = margin_values(scores, groups, params.margin_function, params.log_ratio_offset, origins)
     pairs, counts = scored_pairs(params, responses, values)
 
     comparisons = _read_comparisons(comparisons_path)

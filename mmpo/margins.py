@@ -23,7 +23,7 @@ from mmpo.errors import InputError
 
 
 def margin_values(
-    scores: np.ndarray, groups: np.ndarray, function: str, offset: float, where: str = "responses"
+    scores: np.ndarray, groups: np.ndarray, function: str, offset: float, origins: np.ndarray | None = None
 ) -> np.ndarray:
     """Return the value (R,) float64 per response that margins are differences of.
 
@@ -32,7 +32,8 @@ def margin_values(
         groups: (R,) judge or source of each response, for ``zscore`` and ``rank``.
         function: one of ``mmpo.params.MARGIN_FUNCTIONS``.
         offset: added to scores before the log for ``log_ratio``.
-        where: file name used in error messages.
+        origins: (R,) ``file:line`` of each response, named in errors; row
+            numbers are named when None.
 
     Raises:
         InputError: ``log_ratio`` meets a score at or below -offset.
@@ -45,10 +46,13 @@ def margin_values(
         shifted = scores + offset
         bad = np.flatnonzero(shifted <= 0)
         if len(bad):
+            row = int(bad[0])
+            where = f"row {row}" if origins is None else str(origins[row])
             raise InputError(
-                f"{where}: row {int(bad[0])}: score {scores[bad[0]]!r} plus label.log_ratio_offset "
-                f"{offset} is not positive, so its log ratio is undefined; raise "
-                f"label.log_ratio_offset above {-scores.min()!r} or use label.margin_function: difference"
+                f"{where}: score {float(scores[row])!r} plus label.log_ratio_offset {offset} is not "
+                f"positive, so its log ratio is undefined; {len(bad)} score(s) are affected. Raise "
+                f"label.log_ratio_offset above {float(-scores.min())!r} or use "
+                "label.margin_function: difference"
             )
         return np.log(shifted)
     frame = pd.DataFrame({"group": pd.factorize(np.asarray(groups, dtype=object))[0], "score": scores})
