@@ -24,10 +24,12 @@ def test_fit_gamma_recovers_expected_shares():
     assert fit.gamma == pytest.approx(0.7, abs=1e-10)
     expected_ll = sum(
         n * (p * math.log(sigmoid(0.7 * m)) + (1 - p) * math.log(sigmoid(-0.7 * m)))
-        for m, p, n in zip(margin, share, votes)
+        for m, p, n in zip(margin, share, votes, strict=True)
     )
     assert fit.log_likelihood == pytest.approx(expected_ll, rel=1e-10)
-    information = sum(n * m * m * sigmoid(0.7 * m) * (1 - sigmoid(0.7 * m)) for m, n in zip(margin, votes))
+    information = sum(
+        n * m * m * sigmoid(0.7 * m) * (1 - sigmoid(0.7 * m)) for m, n in zip(margin, votes, strict=True)
+    )
     assert fit.ci_high - fit.gamma == pytest.approx(1.959963984540054 / math.sqrt(information), rel=1e-8)
     assert fit.ci_low < 0.7 < fit.ci_high
     assert fit.comparisons == 5

@@ -69,7 +69,7 @@ def test_label_best_worst_counts(tmp_path):
     metrics, frame, _ = run(tmp_path, four_scores(), pair_strategy="best_worst")
     assert metrics["pairs_not_in_strategy"] == 6 * 5
     assert metrics["candidate_pairs"] == metrics["pairs"] == 6
-    assert set(zip(frame["score_chosen"], frame["score_rejected"])) == {(9.0, 1.0)}
+    assert set(zip(frame["score_chosen"], frame["score_rejected"], strict=True)) == {(9.0, 1.0)}
 
 
 def test_label_cap_keeps_largest(tmp_path):

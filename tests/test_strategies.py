@@ -15,7 +15,7 @@ SCORES = np.array([3.0, 9.0, 5.0, 1.0, 4.0, 8.0, 8.0])
 def pairs_for(strategy, seed=0):
     first, second = candidate_pairs(GROUPS)
     mask = select_strategy(strategy, first, second, CODES, SCORES, seed)
-    return {tuple(sorted((int(a), int(b)))) for a, b in zip(first[mask], second[mask])}
+    return {tuple(sorted((int(a), int(b)))) for a, b in zip(first[mask], second[mask], strict=True)}
 
 
 def test_rank_in_group_order():
