@@ -22,10 +22,10 @@ logger = logging.getLogger(__name__)
 BINS = 20
 
 
-def _histogram_frame(values: np.ndarray, edges: np.ndarray, column: str) -> pd.DataFrame:
+def _histogram_frame(values: np.ndarray, edges: np.ndarray, column: str, counted: str) -> pd.DataFrame:
     counts, _ = np.histogram(values, bins=edges)
     centres = 0.5 * (edges[:-1] + edges[1:])
-    return pd.DataFrame({column: np.round(centres, 6), "pairs": counts})
+    return pd.DataFrame({column: np.round(centres, 6), counted: counts})
 
 
 def _edges(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
@@ -46,7 +46,7 @@ def _figure_png(
     for source, values in sorted(by_source.items()):
         axes.hist(values, bins=edges, alpha=0.6, label=f"{source} ({len(values)})")
     axes.set_xlabel(column)
-    axes.set_ylabel("pairs" if column != "pairs_per_prompt" else "prompts")
+    axes.set_ylabel("prompts" if column == "pairs_per_prompt" else "pairs")
     axes.set_title(title)
     axes.grid(alpha=0.3)
     if by_source:
@@ -80,7 +80,8 @@ def write_plots(table: pa.Table, folder: Path) -> list[Path]:
             edges = np.arange(0.5, (values.max() if len(values) else 1) + 1.5)
         by_source = {s: g[column].to_numpy(np.float64) for s, g in data.groupby("source")}
         csv_path, png_path = folder / f"{column}.csv", folder / f"{column}.png"
-        write_text(_histogram_frame(values, edges, column).to_csv(index=False), csv_path)
+        counted = "prompts" if column == "pairs_per_prompt" else "pairs"
+        write_text(_histogram_frame(values, edges, column, counted).to_csv(index=False), csv_path)
         write_bytes(_figure_png(data, column, by_source, edges, title), png_path)
         written += [csv_path, png_path]
     logger.info("label: wrote %d plot files to %s", len(written), folder)

@@ -247,7 +247,7 @@ def test_label_plots_written(tmp_path):
     histogram = pd.read_csv(out / "plots" / "p_chosen.csv")
     assert histogram["pairs"].sum() == metrics["pairs"]
     per_prompt = pd.read_csv(out / "plots" / "pairs_per_prompt.csv")
-    assert per_prompt.loc[per_prompt["pairs_per_prompt"] == 6.0, "pairs"].tolist() == [6]
+    assert per_prompt.loc[per_prompt["pairs_per_prompt"] == 6.0, "prompts"].tolist() == [6]
 
 
 def test_label_metadata_gamma_and_scale(tmp_path):
