@@ -195,9 +195,7 @@ def _fit_from_votes(responses: pa.Table, values: np.ndarray, comparisons: pa.Tab
 
 
 def _split(table: pa.Table, params: LabelParams) -> dict[str, pa.Table]:
-    keys = prompt_keys(
-        table.column("prompt_id").to_numpy(zero_copy_only=False), table.column("prompt").to_pylist()
-    )
+    keys = prompt_keys(table.column("prompt_id").to_numpy(zero_copy_only=False), table.column("prompt"))
     if params.stratify_by_source:
         sources = table.column("source").to_numpy(zero_copy_only=False)
         is_test = assign_test_stratified(keys, sources, params.test_fraction, params.seed)

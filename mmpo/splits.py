@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mmpo.text import prompt_hash
 
@@ -27,22 +28,25 @@ def assign_test(prompt_ids: np.ndarray, test_fraction: float, seed: int) -> np.n
     return (draws < test_fraction)[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
-def prompt_keys(prompt_ids: np.ndarray, prompts: list) -> np.ndarray:
+def prompt_keys(prompt_ids: np.ndarray, prompts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Return a split key (N,) per row: the hash of its prompt's normalised text.
 
     Rows whose prompts read the same after Unicode NFC and whitespace
     normalisation get the same key even when their sources gave different
     prompt ids, so such prompts cannot land in both splits. The hash runs once
-    per distinct prompt_id.
+    per distinct prompt_id, on the first row that carries it.
 
     Args:
         prompt_ids: (N,) prompt id of each row.
-        prompts: N message lists, ``[{role, content}, ...]``.
+        prompts: (N,) Arrow array of message lists, ``[{role, content}, ...]``.
     """
-    codes, uniques = pd.factorize(np.asarray(prompt_ids, dtype=object))
+    codes, _ = pd.factorize(np.asarray(prompt_ids, dtype=object))
+    if len(codes) == 0:
+        return np.zeros(0, dtype=object)
     first_rows = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-    keys = np.array([prompt_hash(prompts[row]) for row in first_rows], dtype=object)
-    return keys[codes] if len(codes) else np.zeros(0, dtype=object)
+    first_prompts = prompts.take(pa.array(first_rows)).to_pylist()
+    keys = np.array([prompt_hash(prompt) for prompt in first_prompts], dtype=object)
+    return keys[codes]
 
 
 def assign_test_stratified(
