@@ -11,9 +11,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mmpo.strategies import select_strategy
-from mmpo.text import canonical_text
+from mmpo.text import canonical_texts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +99,8 @@ def build_pairs(
     in_strategy = select_strategy(strategy, all_first, all_second, group_codes, values, seed)
     first, second = all_first[in_strategy], all_second[in_strategy]
 
-    texts = responses.column("response").to_pylist()
-    canonical = pd.factorize(pd.Series([canonical_text(t) for t in texts], dtype=object))[0]
+    canonical = pc.dictionary_encode(canonical_texts(responses.column("response"))).indices
+    canonical = canonical.to_numpy(zero_copy_only=False)
     identical = canonical[first] == canonical[second]
     tie = ~identical & (np.abs(scores[first] - scores[second]) <= tie_tolerance)
     keep = ~identical & (~tie | keep_ties)

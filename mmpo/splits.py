@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mmpo.text import prompt_hash
+from mmpo.text import canonical_prompts
 
 
 def prompt_uniform(prompt_id: str, seed: int) -> float:
@@ -29,12 +29,12 @@ def assign_test(prompt_ids: np.ndarray, test_fraction: float, seed: int) -> np.n
 
 
 def prompt_keys(prompt_ids: np.ndarray, prompts: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Return a split key (N,) per row: the hash of its prompt's normalised text.
+    """Return a split key (N,) per row: its prompt's roles and normalised text as one string.
 
     Rows whose prompts read the same after Unicode NFC and whitespace
     normalisation get the same key even when their sources gave different
-    prompt ids, so such prompts cannot land in both splits. The hash runs once
-    per distinct prompt_id, on the first row that carries it.
+    prompt ids, so such prompts cannot land in both splits. The key is built
+    once per distinct prompt_id, from the first row that carries it.
 
     Args:
         prompt_ids: (N,) prompt id of each row.
@@ -44,8 +44,7 @@ def prompt_keys(prompt_ids: np.ndarray, prompts: pa.ChunkedArray | pa.Array) -> 
     if len(codes) == 0:
         return np.zeros(0, dtype=object)
     first_rows = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-    first_prompts = prompts.take(pa.array(first_rows)).to_pylist()
-    keys = np.array([prompt_hash(prompt) for prompt in first_prompts], dtype=object)
+    keys = canonical_prompts(prompts.take(pa.array(first_rows))).to_numpy(zero_copy_only=False)
     return keys[codes]
 
 

@@ -9,6 +9,7 @@ from mmpo.pairs import build_pairs
 from mmpo.params import PAIR_STRATEGIES
 from mmpo.strategies import cap_per_group
 from mmpo.targets import soft_targets, stable_sigmoid
+from mmpo.text import canonical_prompts, canonical_text, canonical_texts
 
 margins = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 any_margins = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
@@ -78,3 +79,20 @@ def test_property_pair_counts_add_up(rows, strategy, keep_ties, cap):
     kept = cap_per_group(group_of[pairs.chosen], pairs.margin, cap, "margin", 0)
     if cap:
         assert (np.bincount(group_of[pairs.chosen][kept], minlength=6) <= cap).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.text(), max_size=8))
+def test_property_arrow_canonical_matches_python(texts):
+    assert canonical_texts(pa.array(texts, pa.string())).to_pylist() == [canonical_text(t) for t in texts]
+
+
+@settings(max_examples=100, deadline=None)
+@given(first=st.text(max_size=20), second=st.text(max_size=20))
+def test_property_canonical_prompts_equal_iff_texts(first, second):
+    prompts = pa.array(
+        [[{"role": "user", "content": first}], [{"role": "user", "content": second}]],
+        pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
+    )
+    keys = canonical_prompts(prompts).to_pylist()
+    assert (keys[0] == keys[1]) == (canonical_text(first) == canonical_text(second))
