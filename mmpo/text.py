@@ -22,9 +22,15 @@ def prompt_hash(messages: list[dict[str, str]]) -> str:
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
-# Python's str.split() separators: ASCII whitespace, the file/group/record/unit
-# separators \x1c-\x1f, NEL, and every Unicode space, line and paragraph separator.
-_WHITESPACE_RUN = r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\p{Z}]+"
+# The characters that Python's str.isspace() accepts, so str.split() splits on
+# them: ASCII whitespace, \x1c-\x1f, NEL, and the Unicode space, line and
+# paragraph separators. The pattern matches runs of two or more of them, or
+# one that is not a plain space, so the many single spaces of ordinary text are
+# left alone, which makes the replacement several times faster.
+_OTHER_WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+)
+_WHITESPACE_TO_COLLAPSE = f"[ {_OTHER_WHITESPACE}]{{2,}}|[{_OTHER_WHITESPACE}]"
 
 
 def canonical_texts(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -39,7 +45,7 @@ def canonical_texts(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
     normalised = pc.utf8_normalize(texts.cast(pa.string()), form="NFC")
-    collapsed = pc.replace_substring_regex(normalised, _WHITESPACE_RUN, " ")
+    collapsed = pc.replace_substring_regex(normalised, _WHITESPACE_TO_COLLAPSE, " ")
     return pc.utf8_trim(collapsed, characters=" ")
 
 

@@ -1,5 +1,7 @@
 """Property tests (hypothesis) of soft targets, gamma fitting and pair accounting."""
 
+import sys
+
 import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
@@ -96,3 +98,9 @@ def test_property_canonical_prompts_equal_iff_texts(first, second):
     )
     keys = canonical_prompts(prompts).to_pylist()
     assert (keys[0] == keys[1]) == (canonical_text(first) == canonical_text(second))
+
+
+def test_arrow_canonical_every_whitespace():
+    whitespace = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    texts = [f"a{w}b" for w in whitespace] + [f"a{w}{w} b" for w in whitespace] + ["".join(whitespace) + "x "]
+    assert canonical_texts(pa.array(texts)).to_pylist() == [canonical_text(t) for t in texts]
