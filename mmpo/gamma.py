@@ -1,9 +1,9 @@
 """Gamma, the scale of the margin in p_chosen = sigmoid(gamma * margin).
 
-Modes: a fixed value; one value per source; ``auto``, the maximum-likelihood
-fit on pairs that carry independent votes; or the value that gives a target
-mean p_chosen. Gamma means something only together with the score scale and
-margin function, so ``GammaFit`` records them side by side.
+Gamma is a fixed value, one value per source, the value that gives a target
+mean p_chosen, or ``auto``: the maximum-likelihood fit on pairs that carry
+independent votes. A gamma means something only together with the score
+scale and the margin function, so the label stage stores them side by side.
 """
 
 from __future__ import annotations

@@ -29,9 +29,14 @@ def _histogram_frame(values: np.ndarray, edges: np.ndarray, column: str, counted
 
 
 def _edges(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
-    low = float(np.min(values)) if low is None and len(values) else (0.0 if low is None else low)
-    high = float(np.max(values)) if high is None and len(values) else (1.0 if high is None else high)
-    return np.linspace(low, high if high > low else low + 1.0, BINS + 1)
+    """Return BINS + 1 bin edges from ``low`` (default: the minimum) to ``high`` (default: the maximum)."""
+    if low is None:
+        low = float(np.min(values)) if len(values) else 0.0
+    if high is None:
+        high = float(np.max(values)) if len(values) else 1.0
+    if high <= low:
+        high = low + 1.0
+    return np.linspace(low, high, BINS + 1)
 
 
 def _figure_png(

@@ -1,4 +1,4 @@
-"""What the label stage reports beside the data: metrics, the dataset card, plots."""
+"""Reports of the label stage beside the data: its metrics and the dataset card."""
 
 from __future__ import annotations
 

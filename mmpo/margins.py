@@ -8,8 +8,9 @@ the higher-scored response stays the chosen one:
   log((s_chosen + offset) / (s_rejected + offset)), the SHP-style ratio of
   vote counts. The offset (default 1) keeps zero counts finite; a count at or
   below -offset has no logarithm and is an error.
-- ``zscore``: (score - mean) / std within each judge or source (population
-  std; a group with std 0 gets 0), so sources on different scales mix.
+- ``zscore``: (score - mean) / std within each judge or source, with the
+  population std, so sources on different scales mix. A group whose std is 0
+  gets 0.
 - ``rank``: the average rank within each judge or source scaled to [0, 1]
   ((rank - 1) / (n - 1); a group of one gets 0.5).
 """

@@ -216,8 +216,8 @@ def test_label_zscore_mixes_scales(tmp_path):
     for row in rows[6:]:
         row["prompt_id"] = row["group_id"] = "f" + row["prompt_id"]
     _, frame, _ = run(tmp_path, rows, margin_function="zscore", normalize_by="source")
-    # Scores 9, 6, 3 have mean 6 and population std sqrt(6), and 4.5, 3, 1.5
-    # have mean 3 and std sqrt(1.5); both standardise to -3/sqrt(6), 0, 3/sqrt(6).
+    # Scores 9, 6, 3 have mean 6 and population std sqrt(6). Scores 4.5, 3, 1.5
+    # have mean 3 and std sqrt(1.5). Both standardise to -3/sqrt(6), 0, 3/sqrt(6).
     step = 3.0 / math.sqrt(6.0)
     for source in ("ten", "five"):
         margins = sorted(frame.loc[frame["source"] == source, "margin"].tolist())
