@@ -13,7 +13,8 @@ from pipeline.common import stage_main
 
 DESCRIPTION = """\
 Pair the responses of each prompt and label each pair with its soft target
-p_chosen = sigmoid(gamma * (score_chosen - score_rejected)).
+p_chosen = sigmoid(gamma * margin), where the margin is the score gap or the
+gap after the margin function that label.margin_function names.
 
 Reads:   --responses and, when the file exists, --comparisons (the ingest
          stage's Parquet tables). A pairwise judgment becomes a pair directly,
