@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from mmpo import __version__, tables
 from mmpo.comparisons import comparison_preferences
-from mmpo.files import fingerprint, read_metadata, write_parquet
+from mmpo.files import ROW_GROUP_SIZE, fingerprint, read_metadata, write_parquet_chunks
 from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
 from mmpo.label_plots import write_plots
 from mmpo.label_report import label_metrics, write_card
@@ -29,6 +29,15 @@ from mmpo.text import canonical_text
 from mmpo.weights import pair_weights
 
 logger = logging.getLogger(__name__)
+
+CHUNK_PAIRS = 16 * ROW_GROUP_SIZE  # scored pairs whose texts are materialised at once when writing
+
+
+def pair_targets(pairs: PairIndex, gamma: np.ndarray) -> np.ndarray:
+    """Return p_chosen = sigmoid(gamma * margin), float64 (N,), with exactly 0.5 for kept ties."""
+    p_chosen = stable_sigmoid(gamma * pairs.margin)
+    p_chosen[pairs.is_tie] = 0.5  # a kept tie is a coin flip whatever the tolerance allowed
+    return p_chosen
 
 
 def preference_table(
@@ -45,8 +54,7 @@ def preference_table(
     chosen = pa.array(pairs.chosen)
     rejected = pa.array(pairs.rejected)
     gamma = np.broadcast_to(np.asarray(gamma, dtype=np.float64), pairs.margin.shape)
-    p_chosen = stable_sigmoid(gamma * pairs.margin)
-    p_chosen[pairs.is_tie] = 0.5  # a kept tie is a coin flip whatever the tolerance allowed
+    p_chosen = pair_targets(pairs, gamma)
     weights = np.ones(len(pairs.margin)) if weights is None else weights
 
     def take(name: str, rows: pa.Array) -> pa.Array:
@@ -194,14 +202,60 @@ def _fit_from_votes(responses: pa.Table, values: np.ndarray, comparisons: pa.Tab
     return fit
 
 
-def _split(table: pa.Table, params: LabelParams) -> dict[str, pa.Table]:
-    keys = prompt_keys(table.column("prompt_id").to_numpy(zero_copy_only=False), table.column("prompt"))
+def _test_mask(
+    params: LabelParams, responses: pa.Table, pairs: PairIndex, votes: pa.Table | None, summary: pa.Table
+) -> np.ndarray:
+    """Return a bool mask over the summary rows (scored pairs, then votes), True for the test split.
+
+    The split key is built per response and taken at each pair's chosen row,
+    so no prompt text is copied per pair.
+    """
+    response_keys = prompt_keys(
+        responses.column("prompt_id").to_numpy(zero_copy_only=False), responses.column("prompt")
+    )
+    keys = response_keys[pairs.chosen]
+    if votes is not None:
+        vote_keys = prompt_keys(
+            votes.column("prompt_id").to_numpy(zero_copy_only=False), votes.column("prompt")
+        )
+        keys = np.concatenate([keys, vote_keys])
+    sources = summary.column("source").to_numpy(zero_copy_only=False)
     if params.stratify_by_source:
-        sources = table.column("source").to_numpy(zero_copy_only=False)
-        is_test = assign_test_stratified(keys, sources, params.test_fraction, params.seed)
-    else:
-        is_test = assign_test(keys, params.test_fraction, params.seed)
-    return {"train": table.filter(pa.array(~is_test)), "test": table.filter(pa.array(is_test))}
+        return assign_test_stratified(keys, sources, params.test_fraction, params.seed)
+    return assign_test(keys, params.test_fraction, params.seed)
+
+
+def _summary_table(
+    responses: pa.Table, pairs: PairIndex, p_chosen: np.ndarray, weights: np.ndarray, votes: pa.Table | None
+) -> pa.Table:
+    """Return the columns that metrics and plots read, one row per pair, without the texts."""
+    chosen, rejected = pa.array(pairs.chosen), pa.array(pairs.rejected)
+    table = pa.table(
+        {
+            "prompt_id": responses.column("prompt_id").take(chosen).combine_chunks(),
+            "source": responses.column("source").take(chosen).combine_chunks(),
+            "score_chosen": responses.column("score").take(chosen).combine_chunks(),
+            "score_rejected": responses.column("score").take(rejected).combine_chunks(),
+            "margin": pa.array(pairs.margin, pa.float64()),
+            "p_chosen": pa.array(p_chosen, pa.float64()),
+            "weight": pa.array(weights, pa.float64()),
+        }
+    )
+    if votes is None:
+        return table
+    return pa.concat_tables([table, votes.select(table.column_names).cast(table.schema)])
+
+
+def _split_chunks(
+    responses: pa.Table, pairs: PairIndex, gamma: np.ndarray, weights: np.ndarray, mask: np.ndarray, votes
+):
+    """Yield the preference-set rows of one split, at most ``CHUNK_PAIRS`` scored pairs at a time."""
+    rows = np.flatnonzero(mask[: len(pairs.margin)])
+    for start in range(0, len(rows), CHUNK_PAIRS):
+        chunk = rows[start : start + CHUNK_PAIRS]
+        yield preference_table(responses, filter_pairs(pairs, chunk), gamma[chunk], weights[chunk])
+    if votes is not None:
+        yield votes.filter(pa.array(mask[len(pairs.margin) :]))
 
 
 def _score_scale(params: LabelParams, responses: pa.Table) -> dict[str, Any]:
@@ -248,17 +302,19 @@ def run_label(
     gamma_record["score_scale"] = _score_scale(params, responses)
     std = responses.column("score_std").to_numpy(zero_copy_only=False).astype(np.float64)
     weights = pair_weights(params.weight, std[pairs.chosen], std[pairs.rejected])
-    table = preference_table(responses, pairs, gamma, weights)
+    votes = None
     if comparisons is not None:
-        from_votes, vote_counts = comparison_preferences(
+        votes, vote_counts = comparison_preferences(
             comparisons, params.keep_ties, params.tie_tolerance, params.label_smoothing
         )
-        table = pa.concat_tables([table, from_votes])
         counts = _add_counts(counts, vote_counts)
-    splits = _split(table, params)
 
-    metrics = label_metrics(responses.num_rows, unscored, comparisons, counts, table, splits)
+    summary = _summary_table(responses, pairs, pair_targets(pairs, gamma), weights, votes)
+    is_test = _test_mask(params, responses, pairs, votes, summary)
+    splits = {"train": summary.filter(pa.array(~is_test)), "test": summary.filter(pa.array(is_test))}
+    metrics = label_metrics(responses.num_rows, unscored, comparisons, counts, summary, splits)
     metrics["gamma"] = gamma_record
+
     metadata = {
         "stage": "label",
         "params": params_to_dict(params),
@@ -270,11 +326,12 @@ def run_label(
         "counts": metrics,
         "mmpo_version": __version__,
     }
-    for name, path in (("train", train_path), ("test", test_path)):
-        write_parquet(splits[name], path, {**metadata, "split": name})
+    for name, path, mask in (("train", train_path, ~is_test), ("test", test_path, is_test)):
+        chunks = _split_chunks(responses, pairs, gamma, weights, mask, votes)
+        write_parquet_chunks(chunks, tables.PREFERENCES, path, {**metadata, "split": name})
     write_card(Path(train_path).parent, {"train": Path(train_path), "test": Path(test_path)}, metrics, params)
     if plots_dir is not None:
-        write_plots(table, Path(plots_dir))
+        write_plots(summary, Path(plots_dir))
 
     _log_counts(metrics)
     return metrics

@@ -276,3 +276,13 @@ def test_label_keeps_ties_exactly_half(tmp_path):
     tie = frame[frame["margin"] == 0.0]
     assert tie["p_chosen"].tolist() == [0.5]
     assert np.isclose(frame["p_chosen"], 0.5).sum() == 1
+
+
+def test_label_chunked_write_same_rows(tmp_path, monkeypatch):
+    votes = [comparison("v1", "a", "b", 0.75, 4.0)]
+    _, whole, _ = run(tmp_path, four_scores(10), votes, folder="whole", test_fraction=0.3)
+    monkeypatch.setattr("mmpo.label.CHUNK_PAIRS", 7)
+    _, chunked, out = run(tmp_path, four_scores(10), votes, folder="chunked", test_fraction=0.3)
+    assert pq.ParquetFile(out / "train.parquet").metadata.num_row_groups > 1
+    pd.testing.assert_frame_equal(whole.reset_index(drop=True), chunked.reset_index(drop=True))
+    assert "v1" in chunked["prompt_id"].tolist()
