@@ -290,6 +290,8 @@ def run_label(
         ValueError: gamma cannot be resolved (see ``resolve_gamma``).
     """
     logger.info("label: %s", params)
+    # NOTE: the responses table is read whole, so memory grows with the input;
+    # only the preference sets are written chunk by chunk (see benchmarks/).
     responses, unscored = _read_scored(responses_path)
     groups = responses.column(params.normalize_by).to_numpy(zero_copy_only=False)
     scores = responses.column("score").to_numpy(zero_copy_only=False)
