@@ -265,6 +265,23 @@ def _score_scale(params: LabelParams, responses: pa.Table) -> dict[str, Any]:
     return {"low": pc.min(scores).as_py(), "high": pc.max(scores).as_py(), "declared": False}
 
 
+def _metadata(
+    params: LabelParams, metrics: dict[str, Any], responses_path: Path, comparisons_path: Path | None
+) -> dict[str, Any]:
+    """Return the file metadata: params, gamma with its scale, input fingerprints, counts, version."""
+    return {
+        "stage": "label",
+        "params": params_to_dict(params),
+        "gamma": metrics["gamma"],
+        "score_field": "score",
+        "input_fingerprint": fingerprint(responses_path),
+        "comparisons_fingerprint": None if comparisons_path is None else fingerprint(comparisons_path),
+        "ingest": read_metadata(responses_path),
+        "counts": metrics,
+        "mmpo_version": __version__,
+    }
+
+
 def run_label(
     params: LabelParams,
     responses_path: Path,
@@ -317,17 +334,7 @@ def run_label(
     metrics = label_metrics(responses.num_rows, unscored, comparisons, counts, summary, splits)
     metrics["gamma"] = gamma_record
 
-    metadata = {
-        "stage": "label",
-        "params": params_to_dict(params),
-        "gamma": gamma_record,
-        "score_field": "score",
-        "input_fingerprint": fingerprint(responses_path),
-        "comparisons_fingerprint": None if comparisons is None else fingerprint(comparisons_path),
-        "ingest": read_metadata(responses_path),
-        "counts": metrics,
-        "mmpo_version": __version__,
-    }
+    metadata = _metadata(params, metrics, responses_path, None if comparisons is None else comparisons_path)
     for name, path, mask in (("train", train_path, ~is_test), ("test", test_path, is_test)):
         chunks = _split_chunks(responses, pairs, gamma, weights, mask, votes)
         write_parquet_chunks(chunks, tables.PREFERENCES, path, {**metadata, "split": name})
