@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,7 +19,7 @@ from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
 from mmpo.label_plots import write_plots
 from mmpo.label_report import label_metrics, write_card
 from mmpo.margins import margin_values
-from mmpo.pairs import PairCounts, PairIndex, build_pairs, filter_pairs
+from mmpo.pairs import PairCounts, PairIndex, build_pairs, column_codes, filter_pairs
 from mmpo.params import LabelParams, params_to_dict
 from mmpo.splits import assign_test, assign_test_stratified, prompt_keys
 from mmpo.strategies import cap_per_group
@@ -128,7 +127,7 @@ def scored_pairs(
     above = pairs.is_tie | (pairs.margin >= params.min_margin)
     pairs = filter_pairs(pairs, above)
 
-    prompt_codes = pd.factorize(responses.column("prompt_id").to_numpy(zero_copy_only=False))[0]
+    prompt_codes = column_codes(responses.column("prompt_id"))
     capped = cap_per_group(
         prompt_codes[pairs.chosen], pairs.margin, params.max_pairs_per_prompt, params.cap_order, params.seed
     )
@@ -210,14 +209,10 @@ def _test_mask(
     The split key is built per response and taken at each pair's chosen row,
     so no prompt text is copied per pair.
     """
-    response_keys = prompt_keys(
-        responses.column("prompt_id").to_numpy(zero_copy_only=False), responses.column("prompt")
-    )
+    response_keys = prompt_keys(column_codes(responses.column("prompt_id")), responses.column("prompt"))
     keys = response_keys[pairs.chosen]
     if votes is not None:
-        vote_keys = prompt_keys(
-            votes.column("prompt_id").to_numpy(zero_copy_only=False), votes.column("prompt")
-        )
+        vote_keys = prompt_keys(column_codes(votes.column("prompt_id")), votes.column("prompt"))
         keys = np.concatenate([keys, vote_keys])
     sources = summary.column("source").to_numpy(zero_copy_only=False)
     if params.stratify_by_source:
@@ -310,10 +305,11 @@ def run_label(
     # NOTE: the responses table is read whole, so memory grows with the input;
     # only the preference sets are written chunk by chunk (see benchmarks/).
     responses, unscored = _read_scored(responses_path)
-    groups = responses.column(params.normalize_by).to_numpy(zero_copy_only=False)
+    groups = column_codes(responses.column(params.normalize_by))
     scores = responses.column("score").to_numpy(zero_copy_only=False)
-    origins = responses.column("origin").to_numpy(zero_copy_only=False)
-    values = margin_values(scores, groups, params.margin_function, params.log_ratio_offset, origins)
+    values = margin_values(
+        scores, groups, params.margin_function, params.log_ratio_offset, responses.column("origin")
+    )
     pairs, counts = scored_pairs(params, responses, values)
 
     comparisons = _read_comparisons(comparisons_path)

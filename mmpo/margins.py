@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mmpo.errors import InputError
 
 
+def _item(values, row: int):
+    item = values[row]
+    return item.as_py() if isinstance(item, pa.Scalar) else item
+
+
 def margin_values(
-    scores: np.ndarray, groups: np.ndarray, function: str, offset: float, origins: np.ndarray | None = None
+    scores: np.ndarray, groups: np.ndarray, function: str, offset: float, origins=None
 ) -> np.ndarray:
     """Return the value (R,) float64 per response that margins are differences of.
 
@@ -33,8 +39,8 @@ def margin_values(
         groups: (R,) judge or source of each response, for ``zscore`` and ``rank``.
         function: one of ``mmpo.params.MARGIN_FUNCTIONS``.
         offset: added to scores before the log for ``log_ratio``.
-        origins: (R,) ``file:line`` of each response, named in errors; row
-            numbers are named when None.
+        origins: (R,) ``file:line`` of each response (numpy or Arrow), named
+            in errors; row numbers are named when None.
 
     Raises:
         InputError: ``log_ratio`` meets a score at or below -offset.
@@ -48,7 +54,7 @@ def margin_values(
         bad = np.flatnonzero(shifted <= 0)
         if len(bad):
             row = int(bad[0])
-            where = f"row {row}" if origins is None else str(origins[row])
+            where = f"row {row}" if origins is None else str(_item(origins, row))
             raise InputError(
                 f"{where}: score {float(scores[row])!r} plus label.log_ratio_offset {offset} is not "
                 f"positive, so its log ratio is undefined; {len(bad)} score(s) are affected. Raise "

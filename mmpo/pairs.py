@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmpo.strategies import select_strategy
-from mmpo.text import canonical_texts
+from mmpo.text import canonical_text, text_fingerprints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,17 +91,14 @@ def build_pairs(
             the scores when None.
         seed: seed of the ``best_vs_random`` strategy.
     """
-    group_ids = responses.column("group_id").to_numpy(zero_copy_only=False)
+    group_codes = column_codes(responses.column("group_id"))
     scores = responses.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
     values = scores if values is None else np.asarray(values, dtype=np.float64)
-    group_codes = pd.factorize(group_ids)[0]
-    all_first, all_second = candidate_pairs(group_ids)
+    all_first, all_second = candidate_pairs(group_codes)
     in_strategy = select_strategy(strategy, all_first, all_second, group_codes, values, seed)
     first, second = all_first[in_strategy], all_second[in_strategy]
 
-    canonical = pc.dictionary_encode(canonical_texts(responses.column("response"))).indices
-    canonical = canonical.to_numpy(zero_copy_only=False)
-    identical = canonical[first] == canonical[second]
+    identical = _identical(responses.column("response"), first, second)
     tie = ~identical & (np.abs(scores[first] - scores[second]) <= tie_tolerance)
     keep = ~identical & (~tie | keep_ties)
 
@@ -111,7 +108,7 @@ def build_pairs(
     rejected = np.where(swap, first, second)[keep]
     margin = np.where(tie, 0.0, np.abs(gap))[keep]
 
-    group_sizes = pd.Series(group_ids).value_counts()
+    group_sizes = np.bincount(group_codes) if len(group_codes) else np.zeros(0, dtype=np.int64)
     counts = PairCounts(
         candidates=int(len(first)),
         identical=int(identical.sum()),
@@ -122,6 +119,28 @@ def build_pairs(
         not_in_strategy=int(len(all_first) - len(first)),
     )
     return PairIndex(chosen, rejected, margin, tie[keep]), counts
+
+
+def column_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Return int64 codes (N,) numbering the distinct values of an Arrow column in first-seen order."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return pc.dictionary_encode(column).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _identical(texts: pa.ChunkedArray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Return a bool mask (C,) of pairs whose texts are equal after ``canonical_text``.
+
+    Hashes select the candidates, then the texts of each hash match are
+    compared again, so a hash collision cannot drop a pair.
+    """
+    hashes = text_fingerprints(texts)
+    identical = hashes[first] == hashes[second]
+    for index in np.flatnonzero(identical):
+        text_a = texts[int(first[index])].as_py()
+        text_b = texts[int(second[index])].as_py()
+        identical[index] = canonical_text(text_a) == canonical_text(text_b)
+    return identical
 
 
 def filter_pairs(pairs: PairIndex, keep: np.ndarray) -> PairIndex:

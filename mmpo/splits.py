@@ -40,7 +40,7 @@ def prompt_keys(prompt_ids: np.ndarray, prompts: pa.ChunkedArray | pa.Array) -> 
         prompt_ids: (N,) prompt id of each row.
         prompts: (N,) Arrow array of message lists, ``[{role, content}, ...]``.
     """
-    codes, _ = pd.factorize(np.asarray(prompt_ids, dtype=object))
+    codes, _ = pd.factorize(prompt_ids)
     if len(codes) == 0:
         return np.zeros(0, dtype=object)
     first_rows = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()

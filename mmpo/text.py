@@ -6,6 +6,8 @@ import hashlib
 import json
 import unicodedata
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -64,3 +66,18 @@ def canonical_prompts(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
     offsets = pc.subtract(prompts.offsets, prompts.offsets[0])
     per_prompt = pa.ListArray.from_arrays(offsets, joined)
     return pc.binary_join(per_prompt, "\x1e")
+
+
+def text_fingerprints(texts: pa.Array | pa.ChunkedArray, chunk_rows: int = 65536) -> np.ndarray:
+    """Return a 64-bit hash (N,) uint64 of each text's ``canonical_text``, computed slice by slice.
+
+    Equal canonical texts get equal hashes. Unequal texts collide with a
+    probability of about 2**-64 per pair, so callers that must be exact
+    compare the texts of equal hashes again. Only one slice of normalised
+    text is in memory at a time.
+    """
+    hashes = np.empty(len(texts), dtype=np.uint64)
+    for start in range(0, len(texts), chunk_rows):
+        canonical = canonical_texts(texts.slice(start, chunk_rows)).to_numpy(zero_copy_only=False)
+        hashes[start : start + len(canonical)] = pd.util.hash_array(np.asarray(canonical, dtype=object))
+    return hashes
