@@ -18,13 +18,14 @@ from mmpo.text import canonical_text
 
 
 def comparison_preferences(
-    comparisons: pa.Table, keep_ties: bool, tie_tolerance: float
+    comparisons: pa.Table, keep_ties: bool, tie_tolerance: float, label_smoothing: float = 0.0
 ) -> tuple[pa.Table, PairCounts]:
     """Turn comparison rows into preference-set rows.
 
     Rows whose two texts are equal after normalisation are dropped as
     identical. Rows with |p_a - 0.5| <= ``tie_tolerance`` are ties, dropped or
-    kept with p_chosen = 0.5 and A as the chosen side.
+    kept with p_chosen = 0.5 and A as the chosen side. A single hard vote
+    (p_a of 0 or 1 with ``votes`` 1 or null) gets p_chosen = 1 - ``label_smoothing``.
 
     Returns:
         The kept rows in the ``PREFERENCES`` schema, in input order, and counts.
@@ -40,6 +41,9 @@ def comparison_preferences(
     a_wins = pa.array((p_a >= 0.5)[keep] | tie[keep])
     p_kept = p_a[keep]
     p_chosen = np.where(tie[keep], 0.5, np.maximum(p_kept, 1.0 - p_kept))
+    votes = kept.column("votes").to_numpy(zero_copy_only=False).astype(np.float64)
+    single_hard_vote = ((p_kept == 0.0) | (p_kept == 1.0)) & (np.isnan(votes) | (votes <= 1.0))
+    p_chosen = np.where(single_hard_vote, 1.0 - label_smoothing, p_chosen)
 
     def pick(a_column: str, b_column: str, winner: bool) -> pa.Array:
         first, second = kept.column(a_column).combine_chunks(), kept.column(b_column).combine_chunks()
@@ -60,6 +64,10 @@ def comparison_preferences(
             "judge": kept.column("judge"),
             "model_chosen": pick("model_a", "model_b", True),
             "model_rejected": pick("model_a", "model_b", False),
+            "score_std_chosen": null_scores,
+            "score_std_rejected": null_scores,
+            "gamma": null_scores,
+            "weight": pa.array(np.ones(kept.num_rows), pa.float64()),
         },
         schema=tables.PREFERENCES,
     )

@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -81,3 +81,47 @@ def fingerprint(path: str | Path) -> str:
             for block in iter(lambda: stream.read(1 << 20), b""):
                 digest.update(block)
     return "sha256:" + digest.hexdigest()
+
+
+def write_text(text: str, path: str | Path) -> None:
+    """Write ``text`` as UTF-8 to ``path`` atomically."""
+
+    def write(temporary: str) -> None:
+        Path(temporary).write_text(text, encoding="utf-8")
+
+    _replace_atomically(Path(path), write)
+
+
+def write_bytes(data: bytes, path: str | Path) -> None:
+    """Write ``data`` to ``path`` atomically."""
+
+    def write(temporary: str) -> None:
+        Path(temporary).write_bytes(data)
+
+    _replace_atomically(Path(path), write)
+
+
+def write_parquet_chunks(
+    chunks: Iterable[pa.Table], schema: pa.Schema, path: str | Path, metadata: Mapping[str, Any]
+) -> int:
+    """Write tables of ``schema`` one after another to one Parquet file, atomically; return the rows.
+
+    Only one chunk is in memory at a time. zstd, the row-group size and the
+    sorted JSON metadata are those of ``write_parquet``, so equal chunks and
+    metadata give byte-identical files.
+    """
+    encoded = json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    schema = schema.with_metadata({METADATA_KEY: encoded})
+    rows = 0
+
+    def write(temporary: str) -> None:
+        nonlocal rows
+        with pq.ParquetWriter(temporary, schema, compression="zstd", write_statistics=True) as writer:
+            for chunk in chunks:
+                writer.write_table(
+                    chunk.replace_schema_metadata(schema.metadata), row_group_size=ROW_GROUP_SIZE
+                )
+                rows += chunk.num_rows
+
+    _replace_atomically(Path(path), write)
+    return rows

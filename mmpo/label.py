@@ -1,4 +1,4 @@
-"""Label: responses -> pairs -> soft targets -> train/test preference sets."""
+"""Label: responses -> pairs -> margins -> soft targets -> train/test preference sets."""
 
 from __future__ import annotations
 
@@ -14,21 +14,47 @@ import pyarrow.parquet as pq
 
 from mmpo import __version__, tables
 from mmpo.comparisons import comparison_preferences
-from mmpo.files import fingerprint, read_metadata, write_parquet
-from mmpo.pairs import PairCounts, PairIndex, build_pairs
+from mmpo.files import ROW_GROUP_SIZE, fingerprint, read_metadata, write_parquet_chunks
+from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
+from mmpo.label_plots import write_plots
+from mmpo.label_report import label_metrics, write_card
+from mmpo.margins import margin_values
+from mmpo.pairs import PairCounts, PairIndex, build_pairs, column_codes, filter_pairs
 from mmpo.params import LabelParams, params_to_dict
-from mmpo.splits import assign_test
-from mmpo.targets import soft_targets
+from mmpo.splits import assign_test, assign_test_stratified, prompt_keys
+from mmpo.strategies import cap_per_group
+from mmpo.targets import stable_sigmoid
+from mmpo.text import canonical_text
+from mmpo.weights import pair_weights
 
 logger = logging.getLogger(__name__)
 
+CHUNK_PAIRS = 16 * ROW_GROUP_SIZE  # scored pairs whose texts are materialised at once when writing
 
-def preference_table(responses: pa.Table, pairs: PairIndex, gamma: float) -> pa.Table:
-    """Assemble the preference-set table for ``pairs`` in the ``PREFERENCES`` schema."""
+
+def pair_targets(pairs: PairIndex, gamma: np.ndarray) -> np.ndarray:
+    """Return p_chosen = sigmoid(gamma * margin), float64 (N,), with exactly 0.5 for kept ties."""
+    p_chosen = stable_sigmoid(gamma * pairs.margin)
+    p_chosen[pairs.is_tie] = 0.5  # a kept tie is a coin flip whatever the tolerance allowed
+    return p_chosen
+
+
+def preference_table(
+    responses: pa.Table, pairs: PairIndex, gamma: float | np.ndarray, weights: np.ndarray | None = None
+) -> pa.Table:
+    """Assemble the preference-set table for ``pairs`` in the ``PREFERENCES`` schema.
+
+    Args:
+        responses: the scored responses that ``pairs`` index.
+        pairs: N pairs as row numbers into ``responses``.
+        gamma: one gamma, or float64 (N,) per pair.
+        weights: float64 (N,) loss weights; 1.0 each when None.
+    """
     chosen = pa.array(pairs.chosen)
     rejected = pa.array(pairs.rejected)
-    p_chosen = soft_targets(pairs.margin, gamma)
-    p_chosen[pairs.is_tie] = 0.5  # a kept tie is a coin flip whatever the tolerance allowed
+    gamma = np.broadcast_to(np.asarray(gamma, dtype=np.float64), pairs.margin.shape)
+    p_chosen = pair_targets(pairs, gamma)
+    weights = np.ones(len(pairs.margin)) if weights is None else weights
 
     def take(name: str, rows: pa.Array) -> pa.Array:
         return responses.column(name).take(rows).combine_chunks()
@@ -46,20 +72,12 @@ def preference_table(responses: pa.Table, pairs: PairIndex, gamma: float) -> pa.
         "judge": take("judge", chosen),
         "model_chosen": take("model", chosen),
         "model_rejected": take("model", rejected),
+        "score_std_chosen": take("score_std", chosen),
+        "score_std_rejected": take("score_std", rejected),
+        "gamma": pa.array(gamma, pa.float64()),
+        "weight": pa.array(weights, pa.float64()),
     }
     return pa.table(columns, schema=tables.PREFERENCES)
-
-
-def _summary(p_chosen: np.ndarray) -> dict[str, float | None]:
-    if len(p_chosen) == 0:
-        return {"mean": None, "p10": None, "p50": None, "p90": None}
-    quantiles = np.quantile(p_chosen, [0.1, 0.5, 0.9])
-    return {
-        "mean": float(p_chosen.mean()),
-        "p10": float(quantiles[0]),
-        "p50": float(quantiles[1]),
-        "p90": float(quantiles[2]),
-    }
 
 
 def _read_comparisons(path: Path | None) -> pa.Table | None:
@@ -74,24 +92,7 @@ def _add_counts(first: PairCounts, second: PairCounts) -> PairCounts:
     )
 
 
-def run_label(
-    params: LabelParams,
-    responses_path: Path,
-    train_path: Path,
-    test_path: Path,
-    comparisons_path: Path | None = None,
-) -> dict[str, Any]:
-    """Build the preference sets from the responses table and write both splits.
-
-    Pairs of scored responses come first, then pairs from the comparisons
-    table (pairwise judgments), read from ``comparisons_path`` when that
-    file exists.
-
-    Returns:
-        metrics: pair accounting (candidates = pairs + identical + ties dropped),
-        pairs and prompts per split, and p_chosen summaries.
-    """
-    logger.info("label: %s", params)
+def _read_scored(responses_path: Path) -> tuple[pa.Table, int]:
     responses = pq.read_table(responses_path, schema=tables.RESPONSES)
     unscored = responses.num_rows - pc.count(responses.column("score")).as_py()
     if unscored:
@@ -101,47 +102,241 @@ def run_label(
             responses_path,
         )
         responses = responses.filter(pc.is_valid(responses.column("score")))
-    pairs, counts = build_pairs(responses, params.keep_ties, params.tie_tolerance)
-    table = preference_table(responses, pairs, params.gamma)
-    comparisons = _read_comparisons(comparisons_path)
-    if comparisons is not None:
-        from_votes, vote_counts = comparison_preferences(comparisons, params.keep_ties, params.tie_tolerance)
-        table = pa.concat_tables([table, from_votes])
-        counts = _add_counts(counts, vote_counts)
-    is_test = assign_test(
-        table.column("prompt_id").to_numpy(zero_copy_only=False), params.test_fraction, params.seed
+    return responses, unscored
+
+
+def scored_pairs(
+    params: LabelParams, responses: pa.Table, values: np.ndarray
+) -> tuple[PairIndex, PairCounts]:
+    """Pick, order, filter and cap the pairs of scored responses.
+
+    Steps: the pair strategy, identical texts and ties (``build_pairs``), the
+    minimum-margin filter (kept ties exempt), then the per-prompt cap. Each
+    step's drops are counted, so candidates = pairs + identical + ties dropped
+    + below the minimum margin + capped.
+    """
+    pairs, counts = build_pairs(
+        responses,
+        params.keep_ties,
+        params.tie_tolerance,
+        strategy=params.pair_strategy,
+        values=values,
+        seed=params.seed,
     )
-    splits = {"train": table.filter(pa.array(~is_test)), "test": table.filter(pa.array(is_test))}
 
-    metrics: dict[str, Any] = {
-        "responses": responses.num_rows,
-        "unscored_responses": unscored,
-        "comparisons": 0 if comparisons is None else comparisons.num_rows,
-        "candidate_pairs": counts.candidates,
-        "identical_pairs_dropped": counts.identical,
-        "ties_dropped": counts.ties_dropped,
-        "ties_kept": counts.ties_kept,
-        "pairs": counts.pairs,
-        "single_response_groups": counts.single_response_groups,
-        "score_min": pc.min(table.column("score_rejected")).as_py(),
-        "score_max": pc.max(table.column("score_chosen")).as_py(),
-    }
-    for name, split in splits.items():
-        metrics[f"{name}_pairs"] = split.num_rows
-        metrics[f"{name}_prompts"] = len(set(split.column("prompt_id").to_pylist()))
-        metrics[f"{name}_p_chosen"] = _summary(split.column("p_chosen").to_numpy())
+    above = pairs.is_tie | (pairs.margin >= params.min_margin)
+    pairs = filter_pairs(pairs, above)
 
-    metadata = {
+    prompt_codes = column_codes(responses.column("prompt_id"))
+    capped = cap_per_group(
+        prompt_codes[pairs.chosen], pairs.margin, params.max_pairs_per_prompt, params.cap_order, params.seed
+    )
+    pairs = filter_pairs(pairs, capped)
+
+    below, dropped_by_cap = int((~above).sum()), int((~capped).sum())
+    counts = dataclasses.replace(
+        counts, below_min_margin=below, capped=dropped_by_cap, pairs=counts.pairs - below - dropped_by_cap
+    )
+    return pairs, counts
+
+
+def resolve_gamma(
+    params: LabelParams,
+    responses: pa.Table,
+    values: np.ndarray,
+    pairs: PairIndex,
+    comparisons: pa.Table | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Return gamma per pair, float64 (N,), and a record of how it was chosen.
+
+    Raises:
+        ValueError: ``auto`` finds no comparisons with votes for scored
+            pairs, or the fit or the target mean cannot be reached.
+    """
+    record: dict[str, Any] = {"mode": params.gamma_mode, "margin_function": params.margin_function}
+    sources = responses.column("source").to_numpy(zero_copy_only=False)[pairs.chosen]
+    if params.gamma_mode == "fixed":
+        gamma = np.full(len(pairs.margin), params.gamma)
+        record["value"] = params.gamma
+    elif params.gamma_mode == "per_source":
+        gamma = gamma_per_pair(sources, params.gamma_per_source, params.gamma)
+        record["value"] = {source: float(gamma[sources == source][0]) for source in sorted(set(sources))}
+    elif params.gamma_mode == "target_mean":
+        value = gamma_for_mean(pairs.margin[~pairs.is_tie], params.target_mean_p)
+        gamma = np.full(len(pairs.margin), value)
+        record.update(value=value, target_mean_p=params.target_mean_p)
+    else:
+        fit = _fit_from_votes(responses, values, comparisons)
+        gamma = np.full(len(pairs.margin), fit.gamma)
+        record.update(value=fit.gamma, fit=dataclasses.asdict(fit))
+    return gamma, record
+
+
+def _fit_from_votes(responses: pa.Table, values: np.ndarray, comparisons: pa.Table | None):
+    if comparisons is None:
+        raise ValueError(
+            "label.gamma_mode auto: no comparisons table was found; it needs pairwise votes on "
+            "scored responses. Use gamma_mode fixed or target_mean, or ingest the votes"
+        )
+    prompt_ids = responses.column("prompt_id").to_pylist()
+    texts = responses.column("response").to_pylist()
+    key = {}
+    for prompt_id, text, value in zip(prompt_ids, texts, values.tolist(), strict=True):
+        key.setdefault((prompt_id, canonical_text(text)), value)
+    margin, share, votes = vote_margins(key, comparisons)
+    if len(margin) == 0:
+        raise ValueError(
+            "label.gamma_mode auto: no comparison with votes matches two scored responses of one "
+            "prompt (same prompt_id and text); use gamma_mode fixed or target_mean"
+        )
+    fit = fit_gamma(margin, share, votes)
+    logger.info(
+        "label: fitted gamma %.6g (95%% CI %.6g to %.6g, log-likelihood %.6g) on %d comparisons",
+        fit.gamma,
+        fit.ci_low,
+        fit.ci_high,
+        fit.log_likelihood,
+        fit.comparisons,
+    )
+    return fit
+
+
+def _test_mask(
+    params: LabelParams, responses: pa.Table, pairs: PairIndex, votes: pa.Table | None, summary: pa.Table
+) -> np.ndarray:
+    """Return a bool mask over the summary rows (scored pairs, then votes), True for the test split.
+
+    The split key is built per response and taken at each pair's chosen row,
+    so no prompt text is copied per pair.
+    """
+    response_keys = prompt_keys(column_codes(responses.column("prompt_id")), responses.column("prompt"))
+    keys = response_keys[pairs.chosen]
+    if votes is not None:
+        vote_keys = prompt_keys(column_codes(votes.column("prompt_id")), votes.column("prompt"))
+        keys = np.concatenate([keys, vote_keys])
+    sources = summary.column("source").to_numpy(zero_copy_only=False)
+    if params.stratify_by_source:
+        return assign_test_stratified(keys, sources, params.test_fraction, params.seed)
+    return assign_test(keys, params.test_fraction, params.seed)
+
+
+def _summary_table(
+    responses: pa.Table, pairs: PairIndex, p_chosen: np.ndarray, weights: np.ndarray, votes: pa.Table | None
+) -> pa.Table:
+    """Return the columns that metrics and plots read, one row per pair, without the texts."""
+    chosen, rejected = pa.array(pairs.chosen), pa.array(pairs.rejected)
+    table = pa.table(
+        {
+            "prompt_id": responses.column("prompt_id").take(chosen).combine_chunks(),
+            "source": responses.column("source").take(chosen).combine_chunks(),
+            "score_chosen": responses.column("score").take(chosen).combine_chunks(),
+            "score_rejected": responses.column("score").take(rejected).combine_chunks(),
+            "margin": pa.array(pairs.margin, pa.float64()),
+            "p_chosen": pa.array(p_chosen, pa.float64()),
+            "weight": pa.array(weights, pa.float64()),
+        }
+    )
+    if votes is None:
+        return table
+    return pa.concat_tables([table, votes.select(table.column_names).cast(table.schema)])
+
+
+def _split_chunks(
+    responses: pa.Table, pairs: PairIndex, gamma: np.ndarray, weights: np.ndarray, mask: np.ndarray, votes
+):
+    """Yield the preference-set rows of one split, at most ``CHUNK_PAIRS`` scored pairs at a time."""
+    rows = np.flatnonzero(mask[: len(pairs.margin)])
+    for start in range(0, len(rows), CHUNK_PAIRS):
+        chunk = rows[start : start + CHUNK_PAIRS]
+        yield preference_table(responses, filter_pairs(pairs, chunk), gamma[chunk], weights[chunk])
+    if votes is not None:
+        yield votes.filter(pa.array(mask[len(pairs.margin) :]))
+
+
+def _score_scale(params: LabelParams, responses: pa.Table) -> dict[str, Any]:
+    if params.score_scale is not None:
+        return {"low": params.score_scale[0], "high": params.score_scale[1], "declared": True}
+    scores = responses.column("score")
+    return {"low": pc.min(scores).as_py(), "high": pc.max(scores).as_py(), "declared": False}
+
+
+def _metadata(
+    params: LabelParams, metrics: dict[str, Any], responses_path: Path, comparisons_path: Path | None
+) -> dict[str, Any]:
+    """Return the file metadata: params, gamma with its scale, input fingerprints, counts, version."""
+    return {
         "stage": "label",
         "params": params_to_dict(params),
+        "gamma": metrics["gamma"],
+        "score_field": "score",
         "input_fingerprint": fingerprint(responses_path),
-        "comparisons_fingerprint": None if comparisons is None else fingerprint(comparisons_path),
+        "comparisons_fingerprint": None if comparisons_path is None else fingerprint(comparisons_path),
         "ingest": read_metadata(responses_path),
         "counts": metrics,
         "mmpo_version": __version__,
     }
-    for name, path in (("train", train_path), ("test", test_path)):
-        write_parquet(splits[name], path, {**metadata, "split": name})
+
+
+def run_label(
+    params: LabelParams,
+    responses_path: Path,
+    train_path: Path,
+    test_path: Path,
+    comparisons_path: Path | None = None,
+    plots_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Build the preference sets from the responses table and write both splits.
+
+    Pairs of scored responses come first, then pairs from the comparisons
+    table (pairwise judgments), read from ``comparisons_path`` when that
+    file exists. A dataset card ``README.md`` is written beside the train
+    file, and plots into ``plots_dir`` when it is given.
+
+    Returns:
+        metrics: pair accounting (candidates = pairs + identical + ties
+        dropped + below the minimum margin + capped), gamma, pairs and
+        prompts per split, and p_chosen summaries.
+
+    Raises:
+        InputError: a score cannot go through the margin function.
+        ValueError: gamma cannot be resolved (see ``resolve_gamma``).
+    """
+    logger.info("label: %s", params)
+    # NOTE: the responses table is read whole, so memory grows with the input;
+    # only the preference sets are written chunk by chunk (see benchmarks/).
+    responses, unscored = _read_scored(responses_path)
+    groups = column_codes(responses.column(params.normalize_by))
+    scores = responses.column("score").to_numpy(zero_copy_only=False)
+    values = margin_values(
+        scores, groups, params.margin_function, params.log_ratio_offset, responses.column("origin")
+    )
+    pairs, counts = scored_pairs(params, responses, values)
+
+    comparisons = _read_comparisons(comparisons_path)
+    gamma, gamma_record = resolve_gamma(params, responses, values, pairs, comparisons)
+    gamma_record["score_scale"] = _score_scale(params, responses)
+    std = responses.column("score_std").to_numpy(zero_copy_only=False).astype(np.float64)
+    weights = pair_weights(params.weight, std[pairs.chosen], std[pairs.rejected])
+    votes = None
+    if comparisons is not None:
+        votes, vote_counts = comparison_preferences(
+            comparisons, params.keep_ties, params.tie_tolerance, params.label_smoothing
+        )
+        counts = _add_counts(counts, vote_counts)
+
+    summary = _summary_table(responses, pairs, pair_targets(pairs, gamma), weights, votes)
+    is_test = _test_mask(params, responses, pairs, votes, summary)
+    splits = {"train": summary.filter(pa.array(~is_test)), "test": summary.filter(pa.array(is_test))}
+    metrics = label_metrics(responses.num_rows, unscored, comparisons, counts, summary, splits)
+    metrics["gamma"] = gamma_record
+
+    metadata = _metadata(params, metrics, responses_path, None if comparisons is None else comparisons_path)
+    for name, path, mask in (("train", train_path, ~is_test), ("test", test_path, is_test)):
+        chunks = _split_chunks(responses, pairs, gamma, weights, mask, votes)
+        write_parquet_chunks(chunks, tables.PREFERENCES, path, {**metadata, "split": name})
+    write_card(Path(train_path).parent, {"train": Path(train_path), "test": Path(test_path)}, metrics, params)
+    if plots_dir is not None:
+        write_plots(summary, Path(plots_dir))
 
     _log_counts(metrics)
     return metrics
@@ -159,6 +354,10 @@ def _log_counts(metrics: dict[str, Any]) -> None:
         logger.warning("label: dropped %d pairs with identical texts", metrics["identical_pairs_dropped"])
     if metrics["ties_dropped"]:
         logger.warning("label: dropped %d tied pairs (label.keep_ties: false)", metrics["ties_dropped"])
+    if metrics["below_min_margin"]:
+        logger.info("label: dropped %d pairs below label.min_margin", metrics["below_min_margin"])
+    if metrics["capped_pairs"]:
+        logger.info("label: dropped %d pairs over label.max_pairs_per_prompt", metrics["capped_pairs"])
     if metrics["single_response_groups"]:
         logger.warning(
             "label: %d prompt(s) have one response and give no pair", metrics["single_response_groups"]

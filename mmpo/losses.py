@@ -139,11 +139,18 @@ def pair_loss(
 
 
 def weighted_mean(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Return sum(w * l) / sum(w) over a batch, or the plain mean without weights."""
+    """Return sum(w * l) / sum(w) over a batch, or the plain mean without weights.
+
+    Raises:
+        ValueError: the shapes differ, or the weights of the batch sum to 0 or less.
+    """
     losses = _as_vector("losses", losses)
     if weights is None:
         return losses.mean()
     weights = _as_vector("weights", weights).to(losses.dtype)
     if weights.shape != losses.shape:
         raise ValueError(f"weights have shape {tuple(weights.shape)} but losses have {tuple(losses.shape)}")
-    return (weights * losses).sum() / weights.sum()
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError(f"the weights of a batch sum to {float(total)}; weights must be positive")
+    return (weights * losses).sum() / total

@@ -1,4 +1,4 @@
-"""Pair construction: every pair of responses in a group with different scores.
+"""Pair construction: the pairs a strategy forms among a group's responses.
 
 The functions work on index arrays over the ``responses`` table, so no Python
 loop runs over pairs. Texts are taken from Arrow columns once the pairs are known.
@@ -11,8 +11,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from mmpo.text import canonical_text
+from mmpo.strategies import select_strategy
+from mmpo.text import canonical_text, text_fingerprints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,9 @@ class PairCounts:
     ties_kept: int
     pairs: int
     single_response_groups: int
+    not_in_strategy: int = 0
+    below_min_margin: int = 0
+    capped: int = 0
 
 
 def candidate_pairs(group_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,37 +64,51 @@ def candidate_pairs(group_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return merged["row_a"].to_numpy(np.int64), merged["row_b"].to_numpy(np.int64)
 
 
-def build_pairs(responses: pa.Table, keep_ties: bool, tie_tolerance: float) -> tuple[PairIndex, PairCounts]:
+def build_pairs(
+    responses: pa.Table,
+    keep_ties: bool,
+    tie_tolerance: float,
+    *,
+    strategy: str = "all",
+    values: np.ndarray | None = None,
+    seed: int = 0,
+) -> tuple[PairIndex, PairCounts]:
     """Build ordered pairs from the ``responses`` table.
 
-    Candidate pairs with the same response text (after Unicode NFC and
-    whitespace normalisation) are dropped as identical first. Of the rest,
-    pairs whose scores differ by at most ``tie_tolerance`` are ties, which are
-    dropped or kept with margin 0. Every other pair is ordered so the higher
-    score is chosen.
+    The pair strategy picks the candidate pairs among all pairs of a group.
+    Candidates with the same response text (after Unicode NFC and whitespace
+    normalisation) are dropped as identical first. Of the rest, pairs whose
+    scores differ by at most ``tie_tolerance`` are ties, which are dropped or
+    kept with margin 0. Every other pair is ordered so the higher value is
+    chosen, and its margin is the gap in ``values``.
 
     Args:
         responses: table with ``group_id``, ``response`` and ``score`` columns.
         keep_ties: keep ties (in input order) instead of dropping them.
         tie_tolerance: largest score gap counted as a tie, score units, >= 0.
+        strategy: one of ``mmpo.params.PAIR_STRATEGIES``.
+        values: float64 (R,), per-response values from a margin function;
+            the scores when None.
+        seed: seed of the ``best_vs_random`` strategy.
     """
-    group_ids = responses.column("group_id").to_numpy(zero_copy_only=False)
+    group_codes = column_codes(responses.column("group_id"))
     scores = responses.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
-    texts = responses.column("response").to_pylist()
-    first, second = candidate_pairs(group_ids)
+    values = scores if values is None else np.asarray(values, dtype=np.float64)
+    all_first, all_second = candidate_pairs(group_codes)
+    in_strategy = select_strategy(strategy, all_first, all_second, group_codes, values, seed)
+    first, second = all_first[in_strategy], all_second[in_strategy]
 
-    canonical = pd.factorize(pd.Series([canonical_text(t) for t in texts], dtype=object))[0]
-    identical = canonical[first] == canonical[second]
-    gap = scores[first] - scores[second]
-    tie = ~identical & (np.abs(gap) <= tie_tolerance)
+    identical = _identical(responses.column("response"), first, second)
+    tie = ~identical & (np.abs(scores[first] - scores[second]) <= tie_tolerance)
     keep = ~identical & (~tie | keep_ties)
 
+    gap = values[first] - values[second]
     swap = gap < 0
     chosen = np.where(swap, second, first)[keep]
     rejected = np.where(swap, first, second)[keep]
     margin = np.where(tie, 0.0, np.abs(gap))[keep]
 
-    group_sizes = pd.Series(group_ids).value_counts()
+    group_sizes = np.bincount(group_codes) if len(group_codes) else np.zeros(0, dtype=np.int64)
     counts = PairCounts(
         candidates=int(len(first)),
         identical=int(identical.sum()),
@@ -97,5 +116,33 @@ def build_pairs(responses: pa.Table, keep_ties: bool, tie_tolerance: float) -> t
         ties_kept=int(tie.sum()) if keep_ties else 0,
         pairs=int(keep.sum()),
         single_response_groups=int((group_sizes == 1).sum()),
+        not_in_strategy=int(len(all_first) - len(first)),
     )
     return PairIndex(chosen, rejected, margin, tie[keep]), counts
+
+
+def column_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Return int64 codes (N,) numbering the distinct values of an Arrow column in first-seen order."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return pc.dictionary_encode(column).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _identical(texts: pa.ChunkedArray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Return a bool mask (C,) of pairs whose texts are equal after ``canonical_text``.
+
+    Hashes select the candidates, then the texts of each hash match are
+    compared again, so a hash collision cannot drop a pair.
+    """
+    hashes = text_fingerprints(texts)
+    identical = hashes[first] == hashes[second]
+    for index in np.flatnonzero(identical):
+        text_a = texts[int(first[index])].as_py()
+        text_b = texts[int(second[index])].as_py()
+        identical[index] = canonical_text(text_a) == canonical_text(text_b)
+    return identical
+
+
+def filter_pairs(pairs: PairIndex, keep: np.ndarray) -> PairIndex:
+    """Return the pairs where the bool mask ``keep`` (N,) is True."""
+    return PairIndex(pairs.chosen[keep], pairs.rejected[keep], pairs.margin[keep], pairs.is_tie[keep])

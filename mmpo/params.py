@@ -20,6 +20,12 @@ LOSSES = ("mmpo", "hard", "cdpo", "ipo", "margin")
 PRECISIONS = ("fp32", "bf16", "fp16")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
 MISSING_SCORES = ("quarantine", "keep")
+PAIR_STRATEGIES = ("all", "best_worst", "best_vs_rest", "best_vs_random", "adjacent")
+CAP_ORDERS = ("margin", "random")
+MARGIN_FUNCTIONS = ("difference", "log_ratio", "zscore", "rank")
+NORMALIZE_BY = ("judge", "source")
+GAMMA_MODES = ("fixed", "per_source", "auto", "target_mean")
+WEIGHT_MODES = ("none", "score_agreement")
 
 # Canonical field -> default column (dotted paths reach into nested objects).
 SOURCE_FIELDS: dict[str, dict[str, str]] = {
@@ -214,7 +220,35 @@ class LabelParams:
         tie_tolerance: score gaps at or below this (in score units) are ties,
             so float noise such as 7.0 vs 7.000000001 counts as a tie.
         test_fraction: expected share of prompts in the test split, in [0, 1).
-        seed: salt of the prompt_id hash that assigns splits.
+        seed: salt of the prompt hash that assigns splits, and seed of the
+            random pair strategy and the random cap.
+        pair_strategy: which pairs of one prompt's responses to form, one of
+            ``PAIR_STRATEGIES``: ``all`` pairs; ``best_worst`` (highest vs
+            lowest score); ``best_vs_rest`` (highest vs each other);
+            ``best_vs_random`` (highest vs one other drawn with ``seed``);
+            ``adjacent`` (neighbours in the score ranking).
+        max_pairs_per_prompt: at most this many pairs per prompt; 0 means no cap.
+        cap_order: which pairs the cap keeps: ``margin`` (largest margins) or
+            ``random`` (drawn with ``seed``).
+        margin_function: ``difference`` (score gap), ``log_ratio``
+            (log((s_c + offset) / (s_r + offset)), for vote counts), ``zscore``
+            or ``rank`` (scores standardised or ranked per ``normalize_by``).
+        normalize_by: ``judge`` or ``source``, the groups that ``zscore`` and
+            ``rank`` normalise within.
+        log_ratio_offset: added to both counts before the log ratio, > 0 when
+            counts can be 0; counts at or below -offset are an error.
+        min_margin: pairs with a margin below this (margin units) are dropped
+            and counted; kept ties are exempt.
+        gamma_mode: ``fixed`` (``gamma``), ``per_source`` (``gamma_per_source``,
+            falling back to ``gamma``), ``auto`` (maximum likelihood on
+            comparisons with votes for scored pairs) or ``target_mean`` (the
+            gamma whose mean p_chosen is ``target_mean_p``).
+        score_scale: ``[low, high]`` of the score scale, stored with gamma;
+            null records the observed minimum and maximum instead.
+        label_smoothing: a single hard vote gets p_chosen = 1 - label_smoothing.
+        weight: ``none`` (every pair 1.0) or ``score_agreement``
+            (1 / (1 + std_chosen^2 + std_rejected^2) from the judges' spread).
+        stratify_by_source: give each source the test fraction separately.
     """
 
     gamma: float = 0.5
@@ -222,6 +256,20 @@ class LabelParams:
     tie_tolerance: float = 1e-9
     test_fraction: float = 0.2
     seed: int = 0
+    pair_strategy: str = "all"
+    max_pairs_per_prompt: int = 0
+    cap_order: str = "margin"
+    margin_function: str = "difference"
+    normalize_by: str = "judge"
+    log_ratio_offset: float = 1.0
+    min_margin: float = 0.0
+    gamma_mode: str = "fixed"
+    gamma_per_source: dict[str, float] = dataclasses.field(default_factory=dict)
+    target_mean_p: float = 0.75
+    score_scale: list[float] | None = None
+    label_smoothing: float = 0.0
+    weight: str = "none"
+    stratify_by_source: bool = False
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "label") -> "LabelParams":
@@ -239,7 +287,59 @@ class LabelParams:
                 where, "test_fraction", values.get("test_fraction", cls.test_fraction), 0.0, 0.99
             ),
             seed=_integer(where, "seed", values.get("seed", cls.seed), 0),
+            **_label_depth_fields(cls, values, where),
         )
+
+
+def _label_depth_fields(cls: type, values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Validate the pair, margin, gamma, weight and split options of ``LabelParams``."""
+    get = values.get
+    per_source = get("gamma_per_source") or {}
+    if not isinstance(per_source, dict):
+        raise ParamsError(
+            f"{where}.gamma_per_source: expected a mapping of source to gamma, got {per_source!r}"
+        )
+    for source, value in per_source.items():
+        if _number(where, f"gamma_per_source.{source}", value, 0.0) == 0.0:
+            raise ParamsError(f"{where}.gamma_per_source.{source}: must be > 0")
+    scale = get("score_scale")
+    if scale is not None:
+        if not isinstance(scale, list) or len(scale) != 2:
+            raise ParamsError(f"{where}.score_scale: expected [low, high] or null, got {scale!r}")
+        low, high = (_number(where, "score_scale", bound, -math.inf) for bound in scale)
+        if not low < high:
+            raise ParamsError(f"{where}.score_scale: low {low} must be below high {high}")
+    target = _number(where, "target_mean_p", get("target_mean_p", cls.target_mean_p), 0.5, 1.0)
+    if target in (0.5, 1.0):
+        raise ParamsError(f"{where}.target_mean_p: must lie strictly between 0.5 and 1")
+    return {
+        "pair_strategy": _choice(
+            where, "pair_strategy", get("pair_strategy", cls.pair_strategy), PAIR_STRATEGIES
+        ),
+        "max_pairs_per_prompt": _integer(
+            where, "max_pairs_per_prompt", get("max_pairs_per_prompt", cls.max_pairs_per_prompt), 0
+        ),
+        "cap_order": _choice(where, "cap_order", get("cap_order", cls.cap_order), CAP_ORDERS),
+        "margin_function": _choice(
+            where, "margin_function", get("margin_function", cls.margin_function), MARGIN_FUNCTIONS
+        ),
+        "normalize_by": _choice(where, "normalize_by", get("normalize_by", cls.normalize_by), NORMALIZE_BY),
+        "log_ratio_offset": _number(
+            where, "log_ratio_offset", get("log_ratio_offset", cls.log_ratio_offset), 0.0
+        ),
+        "min_margin": _number(where, "min_margin", get("min_margin", cls.min_margin), 0.0),
+        "gamma_mode": _choice(where, "gamma_mode", get("gamma_mode", cls.gamma_mode), GAMMA_MODES),
+        "gamma_per_source": {str(k): float(v) for k, v in per_source.items()},
+        "target_mean_p": target,
+        "score_scale": None if scale is None else [float(scale[0]), float(scale[1])],
+        "label_smoothing": _number(
+            where, "label_smoothing", get("label_smoothing", cls.label_smoothing), 0.0, 0.49
+        ),
+        "weight": _choice(where, "weight", get("weight", cls.weight), WEIGHT_MODES),
+        "stratify_by_source": _flag(
+            where, "stratify_by_source", get("stratify_by_source", cls.stratify_by_source)
+        ),
+    }
 
 
 @dataclasses.dataclass(frozen=True)

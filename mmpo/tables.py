@@ -98,6 +98,10 @@ PREFERENCES = pa.schema(
         ("judge", pa.string()),
         ("model_chosen", pa.string()),
         ("model_rejected", pa.string()),
+        ("score_std_chosen", pa.float64()),
+        ("score_std_rejected", pa.float64()),
+        ("gamma", pa.float64()),
+        ("weight", pa.float64()),
     ]
 )
 """One row per preference pair: the product's main output.
@@ -109,6 +113,11 @@ score_chosen, score_rejected, margin: null for pairs from pairwise judgments,
 margin: score_chosen - score_rejected (>= 0, score units).
 p_chosen: sigmoid(gamma * margin) in [0.5, 1], float64; for a pairwise
     judgment, the winner's probability max(p_a, 1 - p_a).
+score_std_chosen, score_std_rejected: spread of the individual scores behind
+    each score (several judges or samples); null for a single score.
+gamma: the gamma that produced p_chosen, per margin unit; null for pairwise
+    judgments.
+weight: per-pair weight of the loss, > 0; 1.0 unless ``label.weight`` sets one.
 """
 
 

@@ -13,17 +13,25 @@ from pipeline.common import stage_main
 
 DESCRIPTION = """\
 Pair the responses of each prompt and label each pair with its soft target
-p_chosen = sigmoid(gamma * (score_chosen - score_rejected)).
+p_chosen = sigmoid(gamma * margin), where the margin is the score gap or the
+gap after the margin function that label.margin_function names.
 
 Reads:   --responses and, when the file exists, --comparisons (the ingest
          stage's Parquet tables). A pairwise judgment becomes a pair directly,
          with p_chosen the winner's vote share and no gamma.
-Writes:  --train and --test (Parquet preference sets, split by prompt_id,
-         with the resolved params in the file metadata),
-         --metrics (JSON: candidate pairs, ties, identical pairs, pairs per
-         split, p_chosen mean and quantiles).
+Writes:  --train and --test (Parquet preference sets, split by prompt,
+         with the resolved params in the file metadata), a dataset card
+         README.md beside --train,
+         --metrics (JSON: candidate pairs, ties, identical pairs, pairs below
+         the minimum margin and over the cap, pairs per split, gamma, p_chosen
+         mean and quantiles), --plots (PNG and CSV histograms).
 Params:  label.gamma, label.keep_ties, label.tie_tolerance,
-         label.test_fraction, label.seed.
+         label.test_fraction, label.seed, label.pair_strategy,
+         label.max_pairs_per_prompt, label.cap_order, label.margin_function,
+         label.normalize_by, label.log_ratio_offset, label.min_margin,
+         label.gamma_mode, label.gamma_per_source, label.target_mean_p,
+         label.score_scale, label.label_smoothing, label.weight,
+         label.stratify_by_source.
 """
 
 
@@ -34,12 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", type=Path, default=Path("data/preferences/train.parquet"))
     parser.add_argument("--test", type=Path, default=Path("data/preferences/test.parquet"))
     parser.add_argument("--metrics", type=Path, default=Path("metrics/label.json"))
+    parser.add_argument("--plots", type=Path, default=Path("plots/label"))
 
 
 def run(args: argparse.Namespace) -> None:
     """Run the stage with parsed arguments."""
     params = load_stage_params("label", args.params, args.overrides)
-    metrics = run_label(params, args.responses, args.train, args.test, args.comparisons)
+    metrics = run_label(params, args.responses, args.train, args.test, args.comparisons, args.plots)
     write_json(metrics, args.metrics)
 
 

@@ -5,6 +5,7 @@ import pyarrow as pa
 
 from mmpo import tables
 from mmpo.pairs import build_pairs, candidate_pairs
+from mmpo.text import text_fingerprints
 
 
 def responses_table(rows):
@@ -84,3 +85,21 @@ def test_single_response_group_counted():
     _, counts = build_pairs(table, keep_ties=False, tie_tolerance=1e-9)
     assert counts.single_response_groups == 1
     assert counts.candidates == 1
+
+
+def test_pairs_hash_collision_keeps_pair(monkeypatch):
+    # Every text gets the same hash, so only the exact comparison tells them apart.
+    monkeypatch.setattr("mmpo.pairs.text_fingerprints", lambda texts: np.zeros(len(texts), dtype=np.uint64))
+    table = responses_table([("a", "one", 2.0), ("a", "two", 9.0), ("a", " two\u00a0", 5.0)])
+    _, counts = build_pairs(table, keep_ties=False, tie_tolerance=1e-9)
+    assert counts.identical == 1
+    assert counts.pairs == 2
+
+
+def test_text_fingerprints_match_canonical_equality():
+    texts = pa.chunked_array([["a  b", "a b", "Cafe\u0301"], ["Café", "other"]])
+    hashes = text_fingerprints(texts, chunk_rows=2)
+    assert hashes[0] == hashes[1]
+    assert hashes[2] == hashes[3]
+    assert hashes[0] != hashes[4]
+    assert hashes.dtype == np.uint64

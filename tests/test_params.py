@@ -113,3 +113,39 @@ def test_evaluate_margin_edges_validated():
     with pytest.raises(ParamsError, match=r"must start at 0 and increase"):
         EvaluateParams.from_mapping({"margin_edges": [0, 2, 2]})
     assert EvaluateParams.from_mapping({"margin_edges": [0, 3]}).margin_edges == (0.0, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"pair_strategy": "pairs"}, r"pair_strategy: 'pairs' is not one of"),
+        ({"max_pairs_per_prompt": -1}, "below the minimum 0"),
+        ({"cap_order": "small"}, r"cap_order: 'small' is not one of"),
+        ({"margin_function": "ratio"}, r"margin_function: 'ratio' is not one of"),
+        ({"normalize_by": "model"}, r"normalize_by: 'model' is not one of"),
+        ({"log_ratio_offset": -1}, "log_ratio_offset: -1 is outside"),
+        ({"min_margin": -0.5}, "min_margin: -0.5 is outside"),
+        ({"gamma_mode": "fit"}, r"gamma_mode: 'fit' is not one of"),
+        ({"gamma_per_source": [1]}, "gamma_per_source: expected a mapping"),
+        ({"gamma_per_source": {"uf": 0}}, r"gamma_per_source.uf: must be > 0"),
+        ({"gamma_per_source": {"uf": "x"}}, r"gamma_per_source.uf: expected a number"),
+        ({"target_mean_p": 0.5}, "target_mean_p: must lie strictly between 0.5 and 1"),
+        ({"target_mean_p": 1.2}, "target_mean_p: 1.2 is outside"),
+        ({"score_scale": [1]}, r"score_scale: expected \[low, high\] or null"),
+        ({"score_scale": [10, 1]}, "score_scale: low 10.0 must be below high 1.0"),
+        ({"label_smoothing": 0.5}, "label_smoothing: 0.5 is outside"),
+        ({"weight": "votes"}, r"weight: 'votes' is not one of"),
+        ({"stratify_by_source": 1}, "stratify_by_source: expected true or false"),
+    ],
+)
+def test_label_depth_params_invalid(values, message):
+    with pytest.raises(ParamsError, match=message):
+        LabelParams.from_mapping(values)
+
+
+def test_label_depth_params_defaults():
+    params = LabelParams.from_mapping({"gamma_per_source": {"uf": 1}, "score_scale": [1, 5]})
+    assert params.pair_strategy == "all"
+    assert params.max_pairs_per_prompt == 0
+    assert params.gamma_per_source == {"uf": 1.0}
+    assert params.score_scale == [1.0, 5.0]
