@@ -79,6 +79,7 @@ def load_trained(model_dir: Path, device: torch.device):
     Raises:
         FileNotFoundError: ``model_dir`` has no train config, so it was not
             written by the train stage.
+        ValueError: the saved model does not fit its tokenizer or objective.
     """
     config_path = model_dir / TRAIN_CONFIG
     if not config_path.is_file():
@@ -86,13 +87,34 @@ def load_trained(model_dir: Path, device: torch.device):
     config = json.loads(config_path.read_text(encoding="utf-8"))
     params = TrainParams.from_mapping(config["params"], where=str(config_path))
     tokenizer = load_tokenizer(str(model_dir))
-    model = load_model(str(model_dir), params.objective, tokenizer).to(device).eval()
+    model = load_model(str(model_dir), params.objective, tokenizer, one_output=False).to(device).eval()
+    check_model_fits(model, tokenizer, params.objective, model_dir)
     reference = None
     if config["reference"] is not None:
         reference_path = model_dir / config["reference"]
         name = str(reference_path) if reference_path.exists() else config["reference"]
         reference = load_model(name, params.objective, tokenizer).to(device).eval()
     return params, tokenizer, model, reference
+
+
+def check_model_fits(model, tokenizer, objective: str, model_dir: Path) -> None:
+    """Raise ``ValueError`` naming the mismatch when model, tokenizer and objective disagree.
+
+    Checks that every token id fits the model's embedding, and that a reward
+    model has exactly one output.
+    """
+    vocabulary = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > vocabulary:
+        raise ValueError(
+            f"{model_dir}: the tokenizer has {len(tokenizer)} tokens but the model embeds only {vocabulary}; "
+            "save the tokenizer the model was trained with in the same folder"
+        )
+    labels = getattr(model.config, "num_labels", None)
+    if objective == "reward" and labels != 1:
+        raise ValueError(
+            f"{model_dir}: a reward model needs a head with 1 output, this one has {labels}; "
+            "train it with train.objective: reward"
+        )
 
 
 @torch.no_grad()

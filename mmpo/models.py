@@ -90,12 +90,19 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def load_model(name: str, objective: str, tokenizer) -> PreTrainedModel:
-    """Load a policy (causal LM) or a one-output reward model by id or path."""
+def load_model(name: str, objective: str, tokenizer, one_output: bool = True) -> PreTrainedModel:
+    """Load a policy (causal LM) or a reward model by id or path.
+
+    With ``one_output`` a reward model gets a one-output head (a new one when
+    the checkpoint has another); without it the saved head is kept as it is,
+    so a caller can check it instead of silently replacing it.
+    """
     if objective == "dpo":
         model = AutoModelForCausalLM.from_pretrained(name)
-    else:
+    elif one_output:
         model = AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(name)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model

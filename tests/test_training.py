@@ -199,3 +199,32 @@ def test_rewardbench_file_missing_column(preference_sets, tmp_path):
     path = write_jsonl(tmp_path / "rb.jsonl", [{"prompt": "q", "chosen": "a", "rejected": "b"}])
     with pytest.raises(ValueError, match=r"column\(s\) \['subset'\] missing"):
         run_rewardbench(EvaluateParams(), tmp_path / "model", path)
+
+
+def test_evaluate_rejects_mismatched_tokenizer(preference_sets, tmp_path):
+    params = TrainParams.from_mapping(
+        {"objective": "reward", "epochs": 1, "max_length": 96, "max_prompt_length": 48}
+    )
+    run_train(params, preference_sets / "train.parquet", tmp_path / "model", tmp_path / "log.csv")
+    tokenizer = build_byte_tokenizer()
+    tokenizer.add_tokens([f"<extra{i}>" for i in range(10)])
+    tokenizer.save_pretrained(tmp_path / "model")
+    with pytest.raises(ValueError, match=r"the tokenizer has 268 tokens but the model embeds only 258"):
+        run_evaluate(
+            EvaluateParams(), tmp_path / "model", preference_sets / "test.parquet", tmp_path / "p.parquet"
+        )
+
+
+def test_evaluate_rejects_reward_head_with_two_outputs(preference_sets, tmp_path):
+    params = TrainParams.from_mapping(
+        {"objective": "reward", "epochs": 1, "max_length": 96, "max_prompt_length": 48}
+    )
+    run_train(params, preference_sets / "train.parquet", tmp_path / "model", tmp_path / "log.csv")
+    model = build_tiny_model("reward", build_byte_tokenizer(), TinyModelParams(), 96, seed=0)
+    model.config.num_labels = 2
+    model.score = torch.nn.Linear(model.config.n_embd, 2, bias=False)
+    model.save_pretrained(tmp_path / "model")
+    with pytest.raises(ValueError, match="a reward model needs a head with 1 output, this one has 2"):
+        run_evaluate(
+            EvaluateParams(), tmp_path / "model", preference_sets / "test.parquet", tmp_path / "p.parquet"
+        )
