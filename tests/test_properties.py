@@ -13,6 +13,10 @@ from mmpo.strategies import cap_per_group
 from mmpo.targets import soft_targets, stable_sigmoid
 from mmpo.text import canonical_prompts, canonical_text, canonical_texts
 
+# The same examples on every run, so CI cannot fail on a draw a developer never saw.
+settings.register_profile("mmpo", derandomize=True, deadline=None)
+settings.load_profile("mmpo")
+
 margins = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 any_margins = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 gammas = st.floats(min_value=0.0, max_value=100.0, allow_nan=False)
@@ -34,8 +38,9 @@ def test_property_p_monotone(first, second, gamma):
 @given(x=any_margins)
 def test_property_p_symmetric(x):
     # Both branches of the stable sigmoid share exp(-|x|), so the symmetry
-    # holds up to one rounding of 1 - p.
-    assert abs(stable_sigmoid(np.array([-x]))[0] - (1.0 - stable_sigmoid(np.array([x]))[0])) <= 2**-53
+    # holds up to the roundings of p and of 1 - p (a few units of 2**-53;
+    # x = 2.0 gives 1.4e-16).
+    assert abs(stable_sigmoid(np.array([-x]))[0] - (1.0 - stable_sigmoid(np.array([x]))[0])) <= 2**-51
 
 
 @given(gamma=gammas)
