@@ -93,9 +93,9 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
 def load_model(name: str, objective: str, tokenizer, one_output: bool = True) -> PreTrainedModel:
     """Load a policy (causal LM) or a reward model by id or path.
 
-    With ``one_output`` a reward model gets a one-output head (a new one when
-    the checkpoint has another); without it the saved head is kept as it is,
-    so a caller can check it instead of silently replacing it.
+    With ``one_output`` a reward model gets a one-output head, a new one when
+    the checkpoint has another. Without it the saved head is kept as it is, so
+    a caller can check it instead of silently replacing it.
     """
     if objective == "dpo":
         model = AutoModelForCausalLM.from_pretrained(name)

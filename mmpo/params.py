@@ -136,7 +136,7 @@ class IngestParams:
             objects), overriding the adapter's defaults.
         judge: value of the ``judge`` column when the input names no judge.
         missing_scores: ``quarantine`` sends a response whose score is absent
-            or null to the quarantine; ``keep`` keeps it with a null score, for
+            or null to the quarantine. ``keep`` keeps it with a null score for
             the judge stage to fill (``scored_responses`` source only).
         max_text_length: longest prompt message or response kept, in
             characters (>= 1); longer rows go to the quarantine as
@@ -370,10 +370,10 @@ class TrainParams:
     Attributes:
         objective: ``dpo`` trains a causal LM policy against a frozen reference;
             ``reward`` trains a sequence-classification head with one output.
-        loss: ``mmpo`` uses the soft target p_chosen; ``hard`` uses 1 for every
-            pair (standard DPO / Bradley-Terry); ``cdpo`` uses 1 -
-            ``label_smoothing``; ``ipo`` is IPO (policies only); ``margin`` is
-            the Llama 2 loss -log sigmoid(z - margin_scale * margin).
+        loss: ``mmpo`` uses the soft target p_chosen. ``hard`` uses 1 for
+            every pair (standard DPO or Bradley-Terry), and ``cdpo`` uses 1 -
+            ``label_smoothing``. ``ipo`` is IPO, for policies only. ``margin``
+            is the Llama 2 loss -log sigmoid(z - margin_scale * margin).
         label_smoothing: cDPO's epsilon, in [0, 0.5).
         margin_scale: logit units per score unit in the ``margin`` loss, >= 0.
         model: ``tiny`` (built from a config, no download), a Hugging Face model

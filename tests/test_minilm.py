@@ -20,7 +20,7 @@ def model_path():
     return str(minilm.get_model_path())
 
 
-def test_encoder_sequence_keeps_cls_once_and_ends_with_sep(model_path):
+def test_encoder_sequence_boundary_tokens(model_path):
     tokenizer = load_tokenizer(model_path)
     prompt = [{"role": "user", "content": "word " * 300}]
     ids, prompt_length = encode_sequence(

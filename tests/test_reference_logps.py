@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import REPO, write_jsonl
 from safetensors.torch import load_file
+from test_trainer import SMALL
 
 from mmpo import reference_logps
 from mmpo.encoding import collate, encode_pairs
@@ -18,8 +19,6 @@ from mmpo.losses import mmpo_loss
 from mmpo.params import IngestParams, LabelParams, TrainParams
 from mmpo.scoring import pair_logits
 from mmpo.training import prepare_models, run_train
-
-SMALL = {"max_length": 64, "max_prompt_length": 24, "tiny": {"layers": 1, "hidden": 16, "heads": 1}}
 
 
 @pytest.fixture(scope="module")
