@@ -101,27 +101,80 @@ def write_bytes(data: bytes, path: str | Path) -> None:
     _replace_atomically(Path(path), write)
 
 
+class ParquetChunkWriter:
+    """Write tables of one schema to a Parquet file in full row groups, atomically on ``close``.
+
+    Rows are buffered until ``ROW_GROUP_SIZE`` of them are waiting, so every
+    row group but the last holds exactly ``ROW_GROUP_SIZE`` rows, whatever the
+    sizes of the written tables. The file layout therefore depends only on the
+    rows and the metadata, and equal inputs give byte-identical files. The
+    rows go to a temporary file beside ``path``, which replaces ``path`` on
+    ``close`` and is removed by ``abort``.
+    """
+
+    def __init__(self, path: str | Path, schema: pa.Schema, metadata: Mapping[str, Any]) -> None:
+        encoded = json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        self.schema = schema.with_metadata({METADATA_KEY: encoded})
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, self._temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        os.close(handle)
+        self._writer = pq.ParquetWriter(
+            self._temporary, self.schema, compression="zstd", write_statistics=True
+        )
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        """Add the rows of ``table``; full row groups go to disk at once."""
+        self._pending.append(table.replace_schema_metadata(self.schema.metadata))
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        if self._pending_rows >= ROW_GROUP_SIZE:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        buffered = pa.concat_tables(self._pending) if self._pending else self.schema.empty_table()
+        full = buffered.num_rows if final else buffered.num_rows - buffered.num_rows % ROW_GROUP_SIZE
+        if full:
+            self._writer.write_table(buffered.slice(0, full), row_group_size=ROW_GROUP_SIZE)
+        rest = buffered.slice(full)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> int:
+        """Write the last rows, move the file into place and return the number of rows."""
+        try:
+            self._flush(final=True)
+            self._writer.close()
+            os.replace(self._temporary, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.rows
+
+    def abort(self) -> None:
+        """Drop the temporary file; ``path`` keeps its previous content."""
+        try:
+            self._writer.close()
+        finally:
+            Path(self._temporary).unlink(missing_ok=True)
+
+
 def write_parquet_chunks(
     chunks: Iterable[pa.Table], schema: pa.Schema, path: str | Path, metadata: Mapping[str, Any]
 ) -> int:
     """Write tables of ``schema`` one after another to one Parquet file, atomically; return the rows.
 
-    Only one chunk is in memory at a time. zstd, the row-group size and the
-    sorted JSON metadata are those of ``write_parquet``, so equal chunks and
-    metadata give byte-identical files.
+    Only one chunk and at most one row group of buffered rows are in memory
+    at a time (see ``ParquetChunkWriter``).
     """
-    encoded = json.dumps(metadata, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    schema = schema.with_metadata({METADATA_KEY: encoded})
-    rows = 0
-
-    def write(temporary: str) -> None:
-        nonlocal rows
-        with pq.ParquetWriter(temporary, schema, compression="zstd", write_statistics=True) as writer:
-            for chunk in chunks:
-                writer.write_table(
-                    chunk.replace_schema_metadata(schema.metadata), row_group_size=ROW_GROUP_SIZE
-                )
-                rows += chunk.num_rows
-
-    _replace_atomically(Path(path), write)
-    return rows
+    writer = ParquetChunkWriter(path, schema, metadata)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
