@@ -7,6 +7,7 @@ loop runs over pairs. Texts are taken from Arrow columns once the pairs are know
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -58,10 +59,20 @@ def candidate_pairs(group_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Two int64 arrays of shape (C,), C = sum over groups of k * (k - 1) / 2,
         ordered by (a, b).
     """
-    frame = pd.DataFrame({"group": pd.factorize(group_ids)[0], "row": np.arange(len(group_ids))})
-    merged = frame.merge(frame, on="group", suffixes=("_a", "_b"))
-    merged = merged[merged["row_a"] < merged["row_b"]].sort_values(["row_a", "row_b"])
-    return merged["row_a"].to_numpy(np.int64), merged["row_b"].to_numpy(np.int64)
+    codes = pd.factorize(np.asarray(group_ids))[0] if len(group_ids) else np.zeros(0, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")  # rows of each group together, ascending within it
+    sorted_codes = codes[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1] if len(order) else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[starts, len(order)])
+    position = np.arange(len(order)) - np.repeat(starts, sizes)  # 0-based place within the group
+    partners = np.repeat(sizes, sizes) - 1 - position  # later rows of the same group
+
+    first_sorted = np.repeat(np.arange(len(order)), partners)
+    pair_starts = np.cumsum(partners) - partners
+    step = np.arange(len(first_sorted)) - np.repeat(pair_starts, partners) + 1
+    first, second = order[first_sorted], order[first_sorted + step]
+    by_rows = np.lexsort((second, first))
+    return first[by_rows].astype(np.int64), second[by_rows].astype(np.int64)
 
 
 def build_pairs(
@@ -72,6 +83,8 @@ def build_pairs(
     strategy: str = "all",
     values: np.ndarray | None = None,
     seed: int = 0,
+    fingerprints: np.ndarray | None = None,
+    texts_of: Callable[[np.ndarray], dict[int, str]] | None = None,
 ) -> tuple[PairIndex, PairCounts]:
     """Build ordered pairs from the ``responses`` table.
 
@@ -90,6 +103,11 @@ def build_pairs(
         values: float64 (R,), per-response values from a margin function;
             the scores when None.
         seed: seed of the ``best_vs_random`` strategy.
+        fingerprints: uint64 (R,), ``text_fingerprints`` of the response
+            texts; computed from the ``response`` column when None.
+        texts_of: returns {row: response text} for an int64 array of rows,
+            to confirm equal fingerprints; reads the ``response`` column
+            when None.
     """
     group_codes = column_codes(responses.column("group_id"))
     scores = responses.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
@@ -98,7 +116,11 @@ def build_pairs(
     in_strategy = select_strategy(strategy, all_first, all_second, group_codes, values, seed)
     first, second = all_first[in_strategy], all_second[in_strategy]
 
-    identical = _identical(responses.column("response"), first, second)
+    if fingerprints is None:
+        fingerprints = text_fingerprints(responses.column("response"))
+    if texts_of is None:
+        texts_of = _column_texts(responses.column("response"))
+    identical = _identical(fingerprints, first, second, texts_of)
     tie = ~identical & (np.abs(scores[first] - scores[second]) <= tie_tolerance)
     keep = ~identical & (~tie | keep_ties)
 
@@ -128,17 +150,31 @@ def column_codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pc.dictionary_encode(column).indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _identical(texts: pa.ChunkedArray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def _column_texts(texts: pa.ChunkedArray) -> Callable[[np.ndarray], dict[int, str]]:
+    def texts_of(rows: np.ndarray) -> dict[int, str]:
+        return {int(row): texts[int(row)].as_py() for row in rows}
+
+    return texts_of
+
+
+def _identical(
+    fingerprints: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    texts_of: Callable[[np.ndarray], dict[int, str]],
+) -> np.ndarray:
     """Return a bool mask (C,) of pairs whose texts are equal after ``canonical_text``.
 
-    Hashes select the candidates, then the texts of each hash match are
+    Fingerprints select the candidates, then the texts of each match are
     compared again, so a hash collision cannot drop a pair.
     """
-    hashes = text_fingerprints(texts)
-    identical = hashes[first] == hashes[second]
-    for index in np.flatnonzero(identical):
-        text_a = texts[int(first[index])].as_py()
-        text_b = texts[int(second[index])].as_py()
+    identical = fingerprints[first] == fingerprints[second]
+    matches = np.flatnonzero(identical)
+    if len(matches) == 0:
+        return identical
+    texts = texts_of(np.unique(np.concatenate([first[matches], second[matches]])))
+    for index in matches:
+        text_a, text_b = texts[int(first[index])], texts[int(second[index])]
         identical[index] = canonical_text(text_a) == canonical_text(text_b)
     return identical
 

@@ -79,5 +79,7 @@ def text_fingerprints(texts: pa.Array | pa.ChunkedArray, chunk_rows: int = 65536
     hashes = np.empty(len(texts), dtype=np.uint64)
     for start in range(0, len(texts), chunk_rows):
         canonical = canonical_texts(texts.slice(start, chunk_rows)).to_numpy(zero_copy_only=False)
-        hashes[start : start + len(canonical)] = pd.util.hash_array(np.asarray(canonical, dtype=object))
+        hashes[start : start + len(canonical)] = pd.util.hash_array(
+            np.asarray(canonical, dtype=object), categorize=False
+        )
     return hashes
