@@ -14,70 +14,21 @@ import pyarrow.parquet as pq
 
 from mmpo import __version__, tables
 from mmpo.comparisons import comparison_preferences
-from mmpo.files import ROW_GROUP_SIZE, fingerprint, read_metadata, write_parquet_chunks
+from mmpo.files import ParquetChunkWriter, fingerprint, read_metadata
 from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
 from mmpo.label_plots import write_plots
 from mmpo.label_report import label_metrics, write_card
+from mmpo.label_scan import ResponseScan, scan_responses, texts_at
+from mmpo.label_write import pair_targets, preference_chunks
 from mmpo.margins import margin_values
 from mmpo.pairs import PairCounts, PairIndex, build_pairs, column_codes, filter_pairs
 from mmpo.params import LabelParams, params_to_dict
 from mmpo.splits import assign_test, assign_test_stratified, prompt_keys
 from mmpo.strategies import cap_per_group
-from mmpo.targets import stable_sigmoid
 from mmpo.text import canonical_text
 from mmpo.weights import pair_weights
 
 logger = logging.getLogger(__name__)
-
-CHUNK_PAIRS = 16 * ROW_GROUP_SIZE  # scored pairs whose texts are materialised at once when writing
-
-
-def pair_targets(pairs: PairIndex, gamma: np.ndarray) -> np.ndarray:
-    """Return p_chosen = sigmoid(gamma * margin), float64 (N,), with exactly 0.5 for kept ties."""
-    p_chosen = stable_sigmoid(gamma * pairs.margin)
-    p_chosen[pairs.is_tie] = 0.5  # a kept tie is a coin flip whatever the tolerance allowed
-    return p_chosen
-
-
-def preference_table(
-    responses: pa.Table, pairs: PairIndex, gamma: float | np.ndarray, weights: np.ndarray | None = None
-) -> pa.Table:
-    """Assemble the preference-set table for ``pairs`` in the ``PREFERENCES`` schema.
-
-    Args:
-        responses: the scored responses that ``pairs`` index.
-        pairs: N pairs as row numbers into ``responses``.
-        gamma: one gamma, or float64 (N,) per pair.
-        weights: float64 (N,) loss weights; 1.0 each when None.
-    """
-    chosen = pa.array(pairs.chosen)
-    rejected = pa.array(pairs.rejected)
-    gamma = np.broadcast_to(np.asarray(gamma, dtype=np.float64), pairs.margin.shape)
-    p_chosen = pair_targets(pairs, gamma)
-    weights = np.ones(len(pairs.margin)) if weights is None else weights
-
-    def take(name: str, rows: pa.Array) -> pa.Array:
-        return responses.column(name).take(rows).combine_chunks()
-
-    columns = {
-        "prompt_id": take("prompt_id", chosen),
-        "prompt": take("prompt", chosen),
-        "chosen": tables.assistant_messages(take("response", chosen)),
-        "rejected": tables.assistant_messages(take("response", rejected)),
-        "score_chosen": take("score", chosen),
-        "score_rejected": take("score", rejected),
-        "margin": pa.array(pairs.margin, pa.float64()),
-        "p_chosen": pa.array(p_chosen, pa.float64()),
-        "source": take("source", chosen),
-        "judge": take("judge", chosen),
-        "model_chosen": take("model", chosen),
-        "model_rejected": take("model", rejected),
-        "score_std_chosen": take("score_std", chosen),
-        "score_std_rejected": take("score_std", rejected),
-        "gamma": pa.array(gamma, pa.float64()),
-        "weight": pa.array(weights, pa.float64()),
-    }
-    return pa.table(columns, schema=tables.PREFERENCES)
 
 
 def _read_comparisons(path: Path | None) -> pa.Table | None:
@@ -92,28 +43,20 @@ def _add_counts(first: PairCounts, second: PairCounts) -> PairCounts:
     )
 
 
-def _read_scored(responses_path: Path) -> tuple[pa.Table, int]:
-    responses = pq.read_table(responses_path, schema=tables.RESPONSES)
-    unscored = responses.num_rows - pc.count(responses.column("score")).as_py()
-    if unscored:
-        logger.warning(
-            "label: %d response(s) in %s have no score and are left out; score them with the judge stage",
-            unscored,
-            responses_path,
-        )
-        responses = responses.filter(pc.is_valid(responses.column("score")))
-    return responses, unscored
-
-
 def scored_pairs(
-    params: LabelParams, responses: pa.Table, values: np.ndarray
+    params: LabelParams,
+    responses: pa.Table,
+    values: np.ndarray,
+    fingerprints: np.ndarray | None = None,
+    texts_of=None,
 ) -> tuple[PairIndex, PairCounts]:
     """Pick, order, filter and cap the pairs of scored responses.
 
     Steps: the pair strategy, identical texts and ties (``build_pairs``), the
     minimum-margin filter (kept ties exempt), then the per-prompt cap. Each
     step's drops are counted, so candidates = pairs + identical + ties dropped
-    + below the minimum margin + capped.
+    + below the minimum margin + capped. ``fingerprints`` and ``texts_of``
+    go to ``build_pairs`` for a table without the ``response`` column.
     """
     pairs, counts = build_pairs(
         responses,
@@ -122,6 +65,8 @@ def scored_pairs(
         strategy=params.pair_strategy,
         values=values,
         seed=params.seed,
+        fingerprints=fingerprints,
+        texts_of=texts_of,
     )
 
     above = pairs.is_tie | (pairs.margin >= params.min_margin)
@@ -146,8 +91,13 @@ def resolve_gamma(
     values: np.ndarray,
     pairs: PairIndex,
     comparisons: pa.Table | None,
+    compared_texts: dict[int, str] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Return gamma per pair, float64 (N,), and a record of how it was chosen.
+
+    ``compared_texts`` maps rows of ``responses`` to their canonical texts
+    (see ``ResponseScan``); ``auto`` matches comparisons to scored responses
+    through it, and reads the ``response`` column when it is None.
 
     Raises:
         ValueError: ``auto`` finds no comparisons with votes for scored
@@ -166,23 +116,30 @@ def resolve_gamma(
         gamma = np.full(len(pairs.margin), value)
         record.update(value=value, target_mean_p=params.target_mean_p)
     else:
-        fit = _fit_from_votes(responses, values, comparisons)
+        fit = _fit_from_votes(responses, values, comparisons, compared_texts)
         gamma = np.full(len(pairs.margin), fit.gamma)
         record.update(value=fit.gamma, fit=dataclasses.asdict(fit))
     return gamma, record
 
 
-def _fit_from_votes(responses: pa.Table, values: np.ndarray, comparisons: pa.Table | None):
+def _fit_from_votes(
+    responses: pa.Table,
+    values: np.ndarray,
+    comparisons: pa.Table | None,
+    compared_texts: dict[int, str] | None,
+):
     if comparisons is None:
         raise ValueError(
             "label.gamma_mode auto: no comparisons table was found; it needs pairwise votes on "
             "scored responses. Use gamma_mode fixed or target_mean, or ingest the votes"
         )
-    prompt_ids = responses.column("prompt_id").to_pylist()
-    texts = responses.column("response").to_pylist()
+    if compared_texts is None:
+        texts = responses.column("response").to_pylist()
+        compared_texts = {row: canonical_text(text) for row, text in enumerate(texts)}
+    prompt_ids = responses.column("prompt_id")
     key = {}
-    for prompt_id, text, value in zip(prompt_ids, texts, values.tolist(), strict=True):
-        key.setdefault((prompt_id, canonical_text(text)), value)
+    for row in sorted(compared_texts):
+        key.setdefault((prompt_ids[row].as_py(), compared_texts[row]), float(values[row]))
     margin, share, votes = vote_margins(key, comparisons)
     if len(margin) == 0:
         raise ValueError(
@@ -202,14 +159,17 @@ def _fit_from_votes(responses: pa.Table, values: np.ndarray, comparisons: pa.Tab
 
 
 def _test_mask(
-    params: LabelParams, responses: pa.Table, pairs: PairIndex, votes: pa.Table | None, summary: pa.Table
+    params: LabelParams,
+    response_keys: np.ndarray,
+    pairs: PairIndex,
+    votes: pa.Table | None,
+    summary: pa.Table,
 ) -> np.ndarray:
     """Return a bool mask over the summary rows (scored pairs, then votes), True for the test split.
 
-    The split key is built per response and taken at each pair's chosen row,
-    so no prompt text is copied per pair.
+    The split key is built per response (``ResponseScan.prompt_keys``) and
+    taken at each pair's chosen row, so no prompt text is copied per pair.
     """
-    response_keys = prompt_keys(column_codes(responses.column("prompt_id")), responses.column("prompt"))
     keys = response_keys[pairs.chosen]
     if votes is not None:
         vote_keys = prompt_keys(column_codes(votes.column("prompt_id")), votes.column("prompt"))
@@ -241,18 +201,6 @@ def _summary_table(
     return pa.concat_tables([table, votes.select(table.column_names).cast(table.schema)])
 
 
-def _split_chunks(
-    responses: pa.Table, pairs: PairIndex, gamma: np.ndarray, weights: np.ndarray, mask: np.ndarray, votes
-):
-    """Yield the preference-set rows of one split, at most ``CHUNK_PAIRS`` scored pairs at a time."""
-    rows = np.flatnonzero(mask[: len(pairs.margin)])
-    for start in range(0, len(rows), CHUNK_PAIRS):
-        chunk = rows[start : start + CHUNK_PAIRS]
-        yield preference_table(responses, filter_pairs(pairs, chunk), gamma[chunk], weights[chunk])
-    if votes is not None:
-        yield votes.filter(pa.array(mask[len(pairs.margin) :]))
-
-
 def _score_scale(params: LabelParams, responses: pa.Table) -> dict[str, Any]:
     if params.score_scale is not None:
         return {"low": params.score_scale[0], "high": params.score_scale[1], "declared": True}
@@ -277,6 +225,58 @@ def _metadata(
     }
 
 
+def comparison_pairs(params: LabelParams, comparisons: pa.Table | None) -> tuple[pa.Table | None, PairCounts]:
+    """Return the preference rows of the comparisons, capped per prompt, and their counts.
+
+    The per-prompt cap applies to these pairs on their own, apart from the
+    pairs of scored responses, because their strength is a vote share and
+    not a score margin. ``cap_order: margin`` keeps the largest p_chosen.
+    """
+    if comparisons is None:
+        return None, PairCounts(0, 0, 0, 0, 0, 0)
+    votes, counts = comparison_preferences(
+        comparisons, params.keep_ties, params.tie_tolerance, params.label_smoothing
+    )
+    p_chosen = votes.column("p_chosen").to_numpy(zero_copy_only=False)
+    prompt_codes = column_codes(votes.column("prompt_id"))
+    kept = cap_per_group(prompt_codes, p_chosen, params.max_pairs_per_prompt, params.cap_order, params.seed)
+    capped = int((~kept).sum())
+    counts = dataclasses.replace(counts, capped=capped, pairs=counts.pairs - capped)
+    return votes.filter(pa.array(kept)), counts
+
+
+def _texts_reader(responses_path: Path, scan: ResponseScan):
+    """Return a ``texts_of`` for ``build_pairs`` that reads rows of ``scan.light`` from the file."""
+
+    def texts_of(rows: np.ndarray) -> dict[int, str]:
+        texts = texts_at(responses_path, scan.rows[rows])
+        return {int(row): texts[int(scan.rows[row])] for row in rows}
+
+    return texts_of
+
+
+def _write_splits(
+    responses_path: Path,
+    scan: ResponseScan,
+    pairs: PairIndex,
+    gamma: np.ndarray,
+    weights: np.ndarray,
+    is_test: np.ndarray,
+    votes: pa.Table | None,
+    writers: dict[str, ParquetChunkWriter],
+) -> None:
+    """Write every pair to its split: scored pairs first, in pair order, then the comparison pairs."""
+    in_file = PairIndex(scan.rows[pairs.chosen], scan.rows[pairs.rejected], pairs.margin, pairs.is_tie)
+    for positions, table in preference_chunks(responses_path, in_file, gamma, weights):
+        test = pa.array(is_test[positions])
+        writers["train"].write(table.filter(pc.invert(test)))
+        writers["test"].write(table.filter(test))
+    if votes is not None:
+        test = pa.array(is_test[len(pairs.margin) :])
+        writers["train"].write(votes.filter(pc.invert(test)))
+        writers["test"].write(votes.filter(test))
+
+
 def run_label(
     params: LabelParams,
     responses_path: Path,
@@ -289,8 +289,11 @@ def run_label(
 
     Pairs of scored responses come first, then pairs from the comparisons
     table (pairwise judgments), read from ``comparisons_path`` when that
-    file exists. A dataset card ``README.md`` is written beside the train
-    file, and plots into ``plots_dir`` when it is given.
+    file exists. The responses are read twice, batch by batch: once for
+    scores, groups and text fingerprints, which decide the pairs, and once
+    for the texts as the sets are written. A dataset card ``README.md`` is
+    written beside the train file, and plots into ``plots_dir`` when it is
+    given.
 
     Returns:
         metrics: pair accounting (candidates = pairs + identical + ties
@@ -298,43 +301,59 @@ def run_label(
         prompts per split, and p_chosen summaries.
 
     Raises:
-        InputError: a score cannot go through the margin function.
+        InputError: a score cannot go through the margin function, or the
+            responses file lacks a column.
         ValueError: gamma cannot be resolved (see ``resolve_gamma``).
     """
     logger.info("label: %s", params)
-    # NOTE: the responses table is read whole, so memory grows with the input;
-    # only the preference sets are written chunk by chunk (see benchmarks/).
-    responses, unscored = _read_scored(responses_path)
+    comparisons = _read_comparisons(comparisons_path)
+    compared_ids = None
+    if comparisons is not None and params.gamma_mode == "auto":
+        compared_ids = set(comparisons.column("prompt_id").to_pylist())
+    scan = scan_responses(Path(responses_path), compared_ids)
+    if scan.unscored:
+        logger.warning(
+            "label: %d response(s) in %s have no score and are left out; score them with the judge stage",
+            scan.unscored,
+            responses_path,
+        )
+
+    responses = scan.light
     groups = column_codes(responses.column(params.normalize_by))
     scores = responses.column("score").to_numpy(zero_copy_only=False)
     values = margin_values(
         scores, groups, params.margin_function, params.log_ratio_offset, responses.column("origin")
     )
-    pairs, counts = scored_pairs(params, responses, values)
+    texts_of = _texts_reader(Path(responses_path), scan)
+    pairs, counts = scored_pairs(params, responses, values, scan.fingerprints, texts_of)
 
-    comparisons = _read_comparisons(comparisons_path)
-    gamma, gamma_record = resolve_gamma(params, responses, values, pairs, comparisons)
+    gamma, gamma_record = resolve_gamma(params, responses, values, pairs, comparisons, scan.compared_texts)
     gamma_record["score_scale"] = _score_scale(params, responses)
     std = responses.column("score_std").to_numpy(zero_copy_only=False).astype(np.float64)
     weights = pair_weights(params.weight, std[pairs.chosen], std[pairs.rejected])
-    votes = None
-    if comparisons is not None:
-        votes, vote_counts = comparison_preferences(
-            comparisons, params.keep_ties, params.tie_tolerance, params.label_smoothing
-        )
-        counts = _add_counts(counts, vote_counts)
+    votes, vote_counts = comparison_pairs(params, comparisons)
+    counts = _add_counts(counts, vote_counts)
 
     summary = _summary_table(responses, pairs, pair_targets(pairs, gamma), weights, votes)
-    is_test = _test_mask(params, responses, pairs, votes, summary)
+    is_test = _test_mask(params, scan.prompt_keys, pairs, votes, summary)
     splits = {"train": summary.filter(pa.array(~is_test)), "test": summary.filter(pa.array(is_test))}
-    metrics = label_metrics(responses.num_rows, unscored, comparisons, counts, summary, splits)
+    metrics = label_metrics(responses.num_rows, scan.unscored, comparisons, counts, summary, splits)
     metrics["gamma"] = gamma_record
 
     metadata = _metadata(params, metrics, responses_path, None if comparisons is None else comparisons_path)
-    for name, path, mask in (("train", train_path, ~is_test), ("test", test_path, is_test)):
-        chunks = _split_chunks(responses, pairs, gamma, weights, mask, votes)
-        write_parquet_chunks(chunks, tables.PREFERENCES, path, {**metadata, "split": name})
-    write_card(Path(train_path).parent, {"train": Path(train_path), "test": Path(test_path)}, metrics, params)
+    paths = {"train": Path(train_path), "test": Path(test_path)}
+    writers: dict[str, ParquetChunkWriter] = {}
+    try:
+        for name, path in paths.items():
+            writers[name] = ParquetChunkWriter(path, tables.PREFERENCES, {**metadata, "split": name})
+        _write_splits(Path(responses_path), scan, pairs, gamma, weights, is_test, votes, writers)
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    for writer in writers.values():
+        writer.close()
+    write_card(paths["train"].parent, paths, metrics, params)
     if plots_dir is not None:
         write_plots(summary, Path(plots_dir))
 

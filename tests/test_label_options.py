@@ -278,11 +278,16 @@ def test_label_keeps_ties_exactly_half(tmp_path):
     assert np.isclose(frame["p_chosen"], 0.5).sum() == 1
 
 
-def test_label_chunked_write_same_rows(tmp_path, monkeypatch):
+@pytest.mark.parametrize("batch_rows", [1, 3, 5])
+def test_label_batches_give_same_files(tmp_path, monkeypatch, batch_rows):
+    # Batches of 3 or 5 rows split the 4 responses of a prompt across batches.
     votes = [comparison("v1", "a", "b", 0.75, 4.0)]
-    _, whole, _ = run(tmp_path, four_scores(10), votes, folder="whole", test_fraction=0.3)
-    monkeypatch.setattr("mmpo.label.CHUNK_PAIRS", 7)
-    _, chunked, out = run(tmp_path, four_scores(10), votes, folder="chunked", test_fraction=0.3)
-    assert pq.ParquetFile(out / "train.parquet").metadata.num_row_groups > 1
-    pd.testing.assert_frame_equal(whole.reset_index(drop=True), chunked.reset_index(drop=True))
-    assert "v1" in chunked["prompt_id"].tolist()
+    rows = four_scores(10) + [response("p3", "late answer to 3", 4.0)]  # a prompt whose rows are apart
+    _, whole, first = run(tmp_path, rows, votes, folder="whole", test_fraction=0.3)
+    monkeypatch.setattr("mmpo.label_scan.BATCH_ROWS", batch_rows)
+    _, batched, second = run(tmp_path, rows, votes, folder="batched", test_fraction=0.3)
+    pd.testing.assert_frame_equal(whole.reset_index(drop=True), batched.reset_index(drop=True))
+    assert "v1" in batched["prompt_id"].tolist()
+    assert (batched["prompt_id"] == "p3").sum() == 10  # 5 responses with distinct scores
+    for name in ("train.parquet", "test.parquet"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()

@@ -1,0 +1,217 @@
+"""The label stage's first pass: the per-response facts that decide pairs, read batch by batch.
+
+Pairs, margins, gamma and splits need every response's score and group,
+but not its text. ``scan_responses`` reads the responses table one record
+batch at a time. It keeps the small columns and a 64-bit fingerprint of each
+response text. It also keeps one canonical prompt string per prompt_id and
+the canonical texts of the few responses that comparisons refer to. Memory
+therefore grows with the number of rows, not with the length of the texts,
+and the texts are read again only when the preference sets are written.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mmpo import tables
+from mmpo.errors import InputError
+from mmpo.text import canonical_prompts, canonical_texts, text_fingerprints
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 32768  # responses per record batch read from the input
+LIGHT_COLUMNS = ("prompt_id", "group_id", "score", "score_std", "judge", "source", "origin")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResponseScan:
+    """Per-response facts that the label stage keeps, one row per scored response.
+
+    Attributes:
+        light: table of ``LIGHT_COLUMNS`` (R rows, scored responses only).
+        rows: int64 (R,), each scored response's row number in the input file.
+        fingerprints: uint64 (R,), ``text_fingerprints`` of each response text.
+        prompt_keys: object (R,), the canonical prompt string of each row's
+            prompt_id, taken from the first row that carries the id.
+        compared_texts: canonical texts of the scored responses whose
+            prompt_id appears in the comparisons, as {row: text} with row an
+            index into ``light``.
+        total: rows in the input file, scored or not.
+        unscored: rows without a score, left out of every other field.
+    """
+
+    light: pa.Table
+    rows: np.ndarray
+    fingerprints: np.ndarray
+    prompt_keys: np.ndarray
+    compared_texts: dict[int, str]
+    total: int
+    unscored: int
+
+
+def check_schema(path: Path, schema: pa.Schema, stage: str, column_names) -> None:
+    """Raise ``InputError`` when the file at ``path`` lacks a column of ``schema`` among ``column_names``."""
+    found = pq.read_schema(path)
+    missing = [name for name in column_names if found.get_field_index(name) < 0]
+    if missing:
+        raise InputError(
+            f"{path}: column(s) {', '.join(missing)} are missing, so the label stage cannot read it; "
+            f"write the file with the {stage} stage, which produces the {', '.join(schema.names)} columns"
+        )
+
+
+def read_batches(path: Path, columns: list[str], batch_rows: int | None = None):
+    """Yield tables of ``columns`` of the responses file, cast to the ``RESPONSES`` types, in file order.
+
+    ``batch_rows`` defaults to ``BATCH_ROWS``.
+    """
+    batch_rows = batch_rows or BATCH_ROWS
+    target = pa.schema([tables.RESPONSES.field(name) for name in columns])
+    with pq.ParquetFile(path) as parquet:
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True):
+            yield pa.Table.from_batches([batch]).select(columns).cast(target)
+
+
+def scan_responses(path: Path, compared_prompt_ids: set[str] | None = None) -> ResponseScan:
+    """Read the responses table at ``path`` batch by batch and keep what pairing needs.
+
+    Args:
+        path: Parquet file in the ``RESPONSES`` schema.
+        compared_prompt_ids: prompt ids of the comparisons table. The
+            canonical texts of scored responses to these prompts are kept,
+            so comparisons can be matched to scored responses by text.
+
+    Raises:
+        InputError: the file lacks a column of the responses schema.
+    """
+    check_schema(path, tables.RESPONSES, "ingest", tables.RESPONSES.names)
+    compared = pa.array(sorted(compared_prompt_ids or ()), pa.string())
+    batches = read_batches(path, [*LIGHT_COLUMNS, "prompt", "response"])
+    parts = list(ordered_map(lambda batch: _scan_batch(batch, compared), batches))
+
+    light, hashes, key_ids, key_texts, rows = [], [], [], [], []
+    compared_texts: dict[int, str] = {}
+    offset = kept = 0
+    for part in parts:
+        light.append(part.light)
+        hashes.append(part.fingerprints)
+        key_ids.append(part.key_ids)
+        key_texts.append(part.key_texts)
+        rows.append(part.rows + offset)
+        compared_texts.update((row + kept, text) for row, text in part.compared_texts.items())
+        offset += part.total
+        kept += part.light.num_rows
+
+    light_table = pa.concat_tables(light).combine_chunks() if light else _empty_light()
+    all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    fingerprints = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+    keys = _prompt_keys(light_table.column("prompt_id"), key_ids, key_texts)
+    return ResponseScan(light_table, all_rows, fingerprints, keys, compared_texts, offset, offset - kept)
+
+
+@dataclasses.dataclass(frozen=True)
+class _BatchScan:
+    """Per-response facts of one batch, with row numbers counted from the batch's first row."""
+
+    light: pa.Table
+    rows: np.ndarray
+    fingerprints: np.ndarray
+    key_ids: pa.Array
+    key_texts: pa.Array
+    compared_texts: dict[int, str]
+    total: int
+
+
+def _scan_batch(batch: pa.Table, compared: pa.Array) -> _BatchScan:
+    scored = pc.is_valid(batch.column("score"))
+    rows = np.flatnonzero(scored.to_numpy(zero_copy_only=False))
+    total = batch.num_rows
+    batch = batch.filter(scored)
+
+    first = _first_rows(batch.column("prompt_id"))
+    compared_texts: dict[int, str] = {}
+    if len(compared):
+        matched = np.flatnonzero(pc.is_in(batch.column("prompt_id"), compared).to_numpy(zero_copy_only=False))
+        texts = canonical_texts(batch.column("response").take(matched)).to_pylist()
+        compared_texts = dict(zip(matched.tolist(), texts, strict=True))
+    return _BatchScan(
+        light=batch.select(list(LIGHT_COLUMNS)),
+        rows=rows,
+        fingerprints=text_fingerprints(batch.column("response")),
+        key_ids=batch.column("prompt_id").take(first).combine_chunks(),
+        key_texts=canonical_prompts(batch.column("prompt").take(first)),
+        compared_texts=compared_texts,
+        total=total,
+    )
+
+
+def ordered_map(function: Callable, items: Iterable, workers: int | None = None) -> Iterator:
+    """Yield ``function(item)`` for each item in order, computing up to ``workers`` at once in threads.
+
+    At most twice ``workers`` items are read ahead, so a lazy ``items`` is
+    never read whole. Arrow and pandas kernels release the GIL, so batches
+    are processed in parallel on several cores.
+    """
+    workers = workers or os.cpu_count() or 1
+    pending: collections.deque = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as executor:
+        for item in items:
+            pending.append(executor.submit(function, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _empty_light() -> pa.Table:
+    return pa.schema([tables.RESPONSES.field(name) for name in LIGHT_COLUMNS]).empty_table()
+
+
+def _first_rows(prompt_ids: pa.ChunkedArray) -> pa.Array:
+    """Return the row numbers of the first row of each distinct prompt id, in row order."""
+    codes, _ = pd.factorize(prompt_ids.to_numpy(zero_copy_only=False))
+    _, first = np.unique(codes, return_index=True)
+    return pa.array(np.sort(first))
+
+
+def _prompt_keys(prompt_ids: pa.ChunkedArray, key_ids: list, key_texts: list) -> np.ndarray:
+    """Return the split key (R,) of each row: the canonical prompt of the first row with its prompt_id.
+
+    Arrow's ``index_in`` maps ids to positions, so no Python string is made per row.
+    """
+    if not key_ids:
+        return np.zeros(0, dtype=object)
+    ids = pa.chunked_array(key_ids, pa.string()).combine_chunks()
+    texts = pa.chunked_array(key_texts, pa.string()).combine_chunks()
+    distinct = pc.unique(ids)
+    position = pc.index_in(ids, value_set=distinct).to_numpy(zero_copy_only=False)
+    _, first = np.unique(position, return_index=True)  # a batch boundary can repeat an id
+    first_texts = texts.take(pa.array(first)).to_numpy(zero_copy_only=False)
+    return first_texts[pc.index_in(prompt_ids, value_set=distinct).to_numpy(zero_copy_only=False)]
+
+
+def texts_at(path: Path, rows: np.ndarray) -> dict[int, str]:
+    """Return {file row: response text} for the file ``rows``, reading the file batch by batch."""
+    found: dict[int, str] = {}
+    wanted = np.unique(np.asarray(rows, dtype=np.int64))
+    start = 0
+    for batch in read_batches(path, ["response"]):
+        end = start + batch.num_rows
+        here = wanted[(wanted >= start) & (wanted < end)]
+        if len(here):
+            texts = batch.column("response").take(pa.array(here - start)).to_pylist()
+            found.update(zip(here.tolist(), texts, strict=True))
+        start = end
+    return found
