@@ -1,11 +1,10 @@
 """The label stage's second pass: preference-set rows assembled from a moving window of responses.
 
 Once the pairs are decided (as row numbers into the responses file), the
-texts are read again batch by batch. Pairs come in order of their first
-row, so a pair can be written as soon as the batch holding its last row is
-read, and rows that no remaining pair needs leave the window. When the rows
-of each prompt lie close together in the file, as the ingest stage writes
-them for every built-in source, the window spans about one batch and memory
+texts are read again batch by batch. A pair is written once the batches holding
+both of its rows are read (and every pair before it), and rows that no
+remaining pair needs leave the window. When the rows of each prompt lie
+close together in the file, the window spans about one batch and memory
 stays flat however large the input is.
 """
 
@@ -17,10 +16,11 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mmpo import tables
 from mmpo.label_scan import read_batches
-from mmpo.pairs import PairIndex, filter_pairs
+from mmpo.pairs import PairIndex
 from mmpo.targets import stable_sigmoid
 
 logger = logging.getLogger(__name__)
@@ -86,10 +86,14 @@ def preference_chunks(
 ) -> Iterator[tuple[slice, pa.Table]]:
     """Yield ``(positions, table)``: the preference rows of consecutive pairs, in pair order.
 
+    The window keeps only the rows that a pair still to be written needs.
+    When the responses of a prompt lie far apart in the file, it has to hold
+    the rows in between that belong to unfinished prompts, and a warning
+    says so once.
+
     Args:
         path: the responses file that ``pairs`` index by row number.
-        pairs: N pairs ordered by their smaller row number (as ``build_pairs``
-            returns them).
+        pairs: N pairs, written in this order.
         gamma, weights: float64 (N,) per pair.
         batch_rows: responses read per batch; ``BATCH_ROWS`` when None.
 
@@ -98,37 +102,67 @@ def preference_chunks(
             example because it changed after the pairs were built.
     """
     count = len(pairs.margin)
-    low = np.minimum(pairs.chosen, pairs.rejected)
     high = np.maximum(pairs.chosen, pairs.rejected)
     ready_before = np.maximum.accumulate(high) if count else high  # pair i waits for this row
-    needed_from = np.minimum.accumulate(low[::-1])[::-1] if count else low  # first row pairs i.. need
+    last_use = _last_use(pairs, pq.ParquetFile(path).metadata.num_rows)
 
     window: pa.Table | None = None
-    window_start = file_rows = done = 0
-    largest_window = 0
+    window_rows = np.zeros(0, dtype=np.int64)  # file row of each window row, ascending
+    file_rows = done = 0
+    warned = False
     for batch in read_batches(path, WRITE_COLUMNS, batch_rows):
         window = batch if window is None else pa.concat_tables([window, batch])
+        window_rows = np.concatenate([window_rows, np.arange(file_rows, file_rows + batch.num_rows)])
         file_rows += batch.num_rows
-        largest_window = max(largest_window, window.num_rows)
 
         ready = int(np.searchsorted(ready_before, file_rows, side="left"))
         if ready > done:
             positions = slice(done, ready)
-            local = filter_pairs(pairs, positions)
             local = PairIndex(
-                local.chosen - window_start, local.rejected - window_start, local.margin, local.is_tie
+                np.searchsorted(window_rows, pairs.chosen[positions]),
+                np.searchsorted(window_rows, pairs.rejected[positions]),
+                pairs.margin[positions],
+                pairs.is_tie[positions],
             )
             yield positions, preference_table(window, local, gamma[positions], weights[positions])
             done = ready
 
-        keep_from = int(needed_from[done]) if done < count else file_rows
-        if keep_from > window_start:
-            window = window.slice(keep_from - window_start)
-            window_start = keep_from
+        window, window_rows = _drop_unneeded(window, window_rows, last_use, done)
+        if not warned and window.num_rows > WINDOW_WARNING_BATCHES * batch.num_rows:
+            warned = True
+            logger.warning(
+                "label: %d responses of %s wait in memory for later rows of the same prompt; "
+                "memory grows with them. Sort the input by prompt to keep it flat",
+                window.num_rows,
+                path,
+            )
 
     if done < count:
         raise RuntimeError(
             f"{path}: pairs refer to row {int(high.max())} but the file has {file_rows} rows; "
             "it changed while the label stage ran, so run the stage again"
         )
-    logger.debug("label: the write window held at most %d responses", largest_window)
+
+
+WINDOW_WARNING_BATCHES = 4  # window rows, in batches, above which the input order costs memory
+
+
+def _last_use(pairs: PairIndex, file_rows: int) -> np.ndarray:
+    """Return int64 (file_rows,): the last pair position that reads each row, -1 for none."""
+    largest = max(int(np.max(pairs.chosen, initial=-1)), int(np.max(pairs.rejected, initial=-1)))
+    last = np.full(max(file_rows, largest + 1), -1, dtype=np.int64)  # rows past the end: see RuntimeError
+    positions = np.arange(len(pairs.margin))
+    np.maximum.at(last, pairs.chosen, positions)
+    np.maximum.at(last, pairs.rejected, positions)
+    return last
+
+
+def _drop_unneeded(window: pa.Table, window_rows: np.ndarray, last_use: np.ndarray, done: int):
+    """Return the window without the rows that no pair from position ``done`` on reads."""
+    keep = last_use[np.minimum(window_rows, len(last_use) - 1)] >= done
+    if keep.all():
+        return window, window_rows
+    first_kept = int(np.argmax(keep)) if keep.any() else len(keep)
+    if keep[first_kept:].all():  # the usual case: a prefix of finished rows, dropped without a copy
+        return window.slice(first_kept), window_rows[first_kept:]
+    return window.filter(pa.array(keep)), window_rows[keep]

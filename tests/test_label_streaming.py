@@ -83,19 +83,34 @@ def test_ordered_map_keeps_order():
     assert list(ordered_map(lambda x: x * x, iter(range(50)), workers=3)) == [x * x for x in range(50)]
 
 
-def test_window_yields_every_pair_in_order(tmp_path):
+def window_pairs(rows):
+    first, second = candidate_pairs(np.array([r["prompt_id"] for r in rows], dtype=object))
+    return first, second, PairIndex(second, first, (second - first).astype(float), np.zeros(len(first), bool))
+
+
+def test_window_yields_every_pair_in_order(tmp_path, caplog):
     rows = [response(f"p{i % 3}", f"t{i}", float(i)) for i in range(12)]  # prompts interleaved
     path = write_responses(tmp_path / "r.parquet", rows)
-    first, second = candidate_pairs(np.array([r["prompt_id"] for r in rows], dtype=object))
-    pairs = PairIndex(second, first, (second - first).astype(float), np.zeros(len(first), bool))
+    first, second, pairs = window_pairs(rows)
     ones = np.ones(len(first))
     chunks = list(preference_chunks(path, pairs, ones, ones, batch_rows=2))
+    assert "Sort the input by prompt" in caplog.text
     assert len(chunks) > 1
     assert [c[0].start for c in chunks] == [0] + [c[0].stop for c in chunks[:-1]]
     table = pa.concat_tables([c[1] for c in chunks])
     chosen = [m[0]["content"] for m in table.column("chosen").to_pylist()]
     assert chosen == [f"t{b}" for b in second.tolist()]
     assert table.column("margin").to_pylist() == (second - first).astype(float).tolist()
+
+
+def test_window_stays_small_for_grouped_rows(tmp_path, caplog):
+    rows = [response(f"p{i // 3}", f"t{i}", float(i)) for i in range(30)]  # prompts together
+    path = write_responses(tmp_path / "r.parquet", rows)
+    first, second, pairs = window_pairs(rows)
+    ones = np.ones(len(first))
+    table = pa.concat_tables(t for _, t in preference_chunks(path, pairs, ones, ones, batch_rows=1))
+    assert table.num_rows == 30
+    assert "Sort the input by prompt" not in caplog.text
 
 
 def test_window_rejects_shorter_file(tmp_path):
