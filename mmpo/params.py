@@ -227,9 +227,12 @@ class LabelParams:
             lowest score); ``best_vs_rest`` (highest vs each other);
             ``best_vs_random`` (highest vs one other drawn with ``seed``);
             ``adjacent`` (neighbours in the score ranking).
-        max_pairs_per_prompt: at most this many pairs per prompt; 0 means no cap.
-        cap_order: which pairs the cap keeps: ``margin`` (largest margins) or
-            ``random`` (drawn with ``seed``).
+        max_pairs_per_prompt: at most this many pairs of scored responses per
+            prompt, and at most this many comparison pairs per prompt (the two
+            kinds are capped apart); 0 means no cap.
+        cap_order: which pairs the cap keeps: ``margin`` (largest margins, or
+            largest p_chosen for comparison pairs) or ``random`` (drawn with
+            ``seed``).
         margin_function: ``difference`` (score gap), ``log_ratio``
             (log((s_c + offset) / (s_r + offset)), for vote counts), ``zscore``
             or ``rank`` (scores standardised or ranked per ``normalize_by``).
