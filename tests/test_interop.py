@@ -71,6 +71,15 @@ def test_interop_pandas_arrow_backend_exact(train_file, tmp_path):
     assert back.equals(original(train_file))
 
 
+def test_interop_pandas_arrow_backend_lists(train_file):
+    frame = pd.read_parquet(train_file, dtype_backend="pyarrow")
+    chosen = frame["chosen"].iloc[0]
+    assert type(chosen) is list
+    assert type(chosen[0]) is dict
+    assert chosen[0]["role"] == "assistant"
+    assert type(frame["prompt"].iloc[0]) is list
+
+
 def test_interop_pandas_default_values(train_file, tmp_path):
     frame = pd.read_parquet(train_file)
     assert frame["p_chosen"].dtype == "float64"
