@@ -311,6 +311,7 @@ def run_label(
     if comparisons is not None and params.gamma_mode == "auto":
         compared_ids = set(comparisons.column("prompt_id").to_pylist())
     scan = scan_responses(Path(responses_path), compared_ids)
+    pa.default_memory_pool().release_unused()  # the scan's batches are gone; return their pages
     if scan.unscored:
         logger.warning(
             "label: %d response(s) in %s have no score and are left out; score them with the judge stage",
