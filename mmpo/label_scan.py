@@ -31,7 +31,7 @@ from mmpo.text import canonical_prompts, canonical_texts, text_fingerprints
 
 logger = logging.getLogger(__name__)
 
-BATCH_ROWS = 32768  # responses per record batch read from the input
+BATCH_ROWS = 8192  # responses per record batch read from the input
 LIGHT_COLUMNS = ("prompt_id", "group_id", "score", "score_std", "judge", "source", "origin")
 
 
@@ -79,7 +79,8 @@ def read_batches(path: Path, columns: list[str], batch_rows: int | None = None):
     """
     batch_rows = batch_rows or BATCH_ROWS
     target = pa.schema([tables.RESPONSES.field(name) for name in columns])
-    with pq.ParquetFile(path) as parquet:
+    # With pre-buffering, pyarrow 26 keeps every row group read so far until the file closes.
+    with pq.ParquetFile(path, pre_buffer=False) as parquet:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True):
             yield pa.Table.from_batches([batch]).select(columns).cast(target)
 
@@ -99,7 +100,7 @@ def scan_responses(path: Path, compared_prompt_ids: set[str] | None = None) -> R
     check_schema(path, tables.RESPONSES, "ingest", tables.RESPONSES.names)
     compared = pa.array(sorted(compared_prompt_ids or ()), pa.string())
     batches = read_batches(path, [*LIGHT_COLUMNS, "prompt", "response"])
-    parts = list(ordered_map(lambda batch: _scan_batch(batch, compared), batches))
+    parts = ordered_map(lambda batch: _scan_batch(batch, compared), batches)
 
     light, hashes, key_ids, key_texts, rows = [], [], [], [], []
     compared_texts: dict[int, str] = {}
