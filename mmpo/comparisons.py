@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from mmpo import tables
 from mmpo.pairs import PairCounts
-from mmpo.text import canonical_text
+from mmpo.text import canonical_texts
 
 
 def comparison_preferences(
@@ -31,9 +31,10 @@ def comparison_preferences(
         The kept rows in the ``PREFERENCES`` schema, in input order, and counts.
     """
     p_a = comparisons.column("p_a").to_numpy(zero_copy_only=False).astype(np.float64)
-    text_a = [canonical_text(t) for t in comparisons.column("response_a").to_pylist()]
-    text_b = [canonical_text(t) for t in comparisons.column("response_b").to_pylist()]
-    identical = np.array([a == b for a, b in zip(text_a, text_b, strict=True)], dtype=bool)
+    same = pc.equal(
+        canonical_texts(comparisons.column("response_a")), canonical_texts(comparisons.column("response_b"))
+    )
+    identical = same.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
     tie = ~identical & (np.abs(p_a - 0.5) <= tie_tolerance)
     keep = ~identical & (~tie | keep_ties)
 

@@ -13,10 +13,8 @@ import logging
 import math
 
 import numpy as np
-import pyarrow as pa
 
 from mmpo.targets import soft_targets, stable_sigmoid
-from mmpo.text import canonical_text
 
 logger = logging.getLogger(__name__)
 
@@ -152,32 +150,38 @@ def gamma_per_pair(sources: np.ndarray, per_source: dict[str, float], default: f
 
 
 def vote_margins(
-    responses_key: dict[tuple[str, str], float], comparisons: pa.Table
+    responses_key: dict[tuple[str, int], float], evidence
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (margin, p_vote, votes) for comparisons whose two responses are both scored.
+    """Return (margin, p_vote, votes) for the compared pairs whose two responses are both scored.
 
     Args:
-        responses_key: (prompt_id, canonical response text) -> margin-function value.
-        comparisons: table in the ``COMPARISONS`` schema; rows without
-            ``votes`` (a single soft preference) are not independent votes and
-            are left out.
+        responses_key: (prompt_id, text fingerprint) -> margin-function value
+            of each scored response; the fingerprint is ``text_fingerprints``
+            of the response text.
+        evidence: a ``mmpo.label_votes.VoteEvidence``: the comparisons that
+            carry votes, with the fingerprints of both texts.
 
     Returns:
         Three float64 arrays of shape (K,): value_a - value_b, the share of
         votes for a, and the number of votes.
     """
-    rows = comparisons.select(["prompt_id", "response_a", "response_b", "p_a", "votes"]).to_pylist()
     margins, shares, votes = [], [], []
-    for row in rows:
-        if row["votes"] is None or row["votes"] <= 0 or row["p_a"] is None:
-            continue
-        value_a = responses_key.get((row["prompt_id"], canonical_text(row["response_a"])))
-        value_b = responses_key.get((row["prompt_id"], canonical_text(row["response_b"])))
+    rows = zip(
+        evidence.prompt_ids.tolist(),
+        evidence.fingerprint_a.tolist(),
+        evidence.fingerprint_b.tolist(),
+        evidence.p_a.tolist(),
+        evidence.votes.tolist(),
+        strict=True,
+    )
+    for prompt_id, fingerprint_a, fingerprint_b, p_a, count in rows:
+        value_a = responses_key.get((prompt_id, fingerprint_a))
+        value_b = responses_key.get((prompt_id, fingerprint_b))
         if value_a is None or value_b is None:
             continue
         margins.append(value_a - value_b)
-        shares.append(row["p_a"])
-        votes.append(row["votes"])
+        shares.append(p_a)
+        votes.append(count)
     return (
         np.array(margins, dtype=np.float64),
         np.array(shares, dtype=np.float64),

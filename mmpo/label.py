@@ -10,31 +10,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from mmpo import __version__, tables
-from mmpo.comparisons import comparison_preferences
 from mmpo.files import ParquetChunkWriter, fingerprint, read_metadata
 from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
 from mmpo.label_plots import write_plots
 from mmpo.label_report import label_metrics, write_card
 from mmpo.label_scan import ResponseScan, scan_responses, texts_at
+from mmpo.label_votes import SUMMARY_COLUMNS, VoteEvidence, VoteScan, comparison_chunks, scan_comparisons
 from mmpo.label_write import pair_targets, preference_chunks
 from mmpo.margins import margin_values
 from mmpo.pairs import PairCounts, PairIndex, build_pairs, column_codes, filter_pairs
 from mmpo.params import LabelParams, params_to_dict
-from mmpo.splits import assign_test, assign_test_stratified, prompt_keys
+from mmpo.splits import assign_test, assign_test_stratified
 from mmpo.strategies import cap_per_group
-from mmpo.text import canonical_text
+from mmpo.text import text_fingerprints
 from mmpo.weights import pair_weights
 
 logger = logging.getLogger(__name__)
-
-
-def _read_comparisons(path: Path | None) -> pa.Table | None:
-    if path is None or not Path(path).is_file():
-        return None
-    return pq.read_table(path, schema=tables.COMPARISONS)
 
 
 def _add_counts(first: PairCounts, second: PairCounts) -> PairCounts:
@@ -90,14 +83,15 @@ def resolve_gamma(
     responses: pa.Table,
     values: np.ndarray,
     pairs: PairIndex,
-    comparisons: pa.Table | None,
-    compared_texts: dict[int, str] | None = None,
+    evidence: VoteEvidence | None,
+    fingerprints: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Return gamma per pair, float64 (N,), and a record of how it was chosen.
 
-    ``compared_texts`` maps rows of ``responses`` to their canonical texts
-    (see ``ResponseScan``); ``auto`` matches comparisons to scored responses
-    through it, and reads the ``response`` column when it is None.
+    ``auto`` fits gamma on ``evidence``, the comparisons with votes, matched
+    to scored responses by prompt_id and the ``text_fingerprints`` of the
+    texts. ``fingerprints`` (R,) are those of ``responses``, computed from its
+    ``response`` column when None.
 
     Raises:
         ValueError: ``auto`` finds no comparisons with votes for scored
@@ -116,31 +110,33 @@ def resolve_gamma(
         gamma = np.full(len(pairs.margin), value)
         record.update(value=value, target_mean_p=params.target_mean_p)
     else:
-        fit = _fit_from_votes(responses, values, comparisons, compared_texts)
+        fit = _fit_from_votes(responses, values, evidence, fingerprints)
         gamma = np.full(len(pairs.margin), fit.gamma)
         record.update(value=fit.gamma, fit=dataclasses.asdict(fit))
     return gamma, record
 
 
 def _fit_from_votes(
-    responses: pa.Table,
-    values: np.ndarray,
-    comparisons: pa.Table | None,
-    compared_texts: dict[int, str] | None,
+    responses: pa.Table, values: np.ndarray, evidence: VoteEvidence | None, fingerprints: np.ndarray | None
 ):
-    if comparisons is None:
+    if evidence is None:
         raise ValueError(
             "label.gamma_mode auto: no comparisons table was found; it needs pairwise votes on "
             "scored responses. Use gamma_mode fixed or target_mean, or ingest the votes"
         )
-    if compared_texts is None:
-        texts = responses.column("response").to_pylist()
-        compared_texts = {row: canonical_text(text) for row, text in enumerate(texts)}
-    prompt_ids = responses.column("prompt_id")
-    key = {}
-    for row in sorted(compared_texts):
-        key.setdefault((prompt_ids[row].as_py(), compared_texts[row]), float(values[row]))
-    margin, share, votes = vote_margins(key, comparisons)
+    if fingerprints is None:
+        fingerprints = text_fingerprints(responses.column("response"))
+    compared = pa.array(sorted(set(evidence.prompt_ids.tolist())), pa.string())
+    rows = np.flatnonzero(
+        pc.is_in(responses.column("prompt_id"), value_set=compared).to_numpy(zero_copy_only=False)
+    )
+    prompt_ids = responses.column("prompt_id").take(pa.array(rows)).to_pylist()
+    key: dict[tuple[str, int], float] = {}
+    for prompt_id, text_hash, value in zip(
+        prompt_ids, fingerprints[rows].tolist(), values[rows].tolist(), strict=True
+    ):
+        key.setdefault((prompt_id, text_hash), value)
+    margin, share, votes = vote_margins(key, evidence)
     if len(margin) == 0:
         raise ValueError(
             "label.gamma_mode auto: no comparison with votes matches two scored responses of one "
@@ -162,18 +158,16 @@ def _test_mask(
     params: LabelParams,
     response_keys: np.ndarray,
     pairs: PairIndex,
-    votes: pa.Table | None,
+    vote_keys: np.ndarray,
     summary: pa.Table,
 ) -> np.ndarray:
     """Return a bool mask over the summary rows (scored pairs, then votes), True for the test split.
 
     The split key is built per response (``ResponseScan.prompt_keys``) and
     taken at each pair's chosen row, so no prompt text is copied per pair.
+    ``vote_keys`` are the keys of the comparison pairs.
     """
-    keys = response_keys[pairs.chosen]
-    if votes is not None:
-        vote_keys = prompt_keys(column_codes(votes.column("prompt_id")), votes.column("prompt"))
-        keys = np.concatenate([keys, vote_keys])
+    keys = np.concatenate([response_keys[pairs.chosen], vote_keys])
     sources = summary.column("source").to_numpy(zero_copy_only=False)
     if params.stratify_by_source:
         return assign_test_stratified(keys, sources, params.test_fraction, params.seed)
@@ -181,9 +175,13 @@ def _test_mask(
 
 
 def _summary_table(
-    responses: pa.Table, pairs: PairIndex, p_chosen: np.ndarray, weights: np.ndarray, votes: pa.Table | None
+    responses: pa.Table, pairs: PairIndex, p_chosen: np.ndarray, weights: np.ndarray, votes: pa.Table
 ) -> pa.Table:
-    """Return the columns that metrics and plots read, one row per pair, without the texts."""
+    """Return the columns that metrics and plots read, one row per pair, without the texts.
+
+    The scored pairs come first, then ``votes``, the summary rows of the
+    comparison pairs.
+    """
     chosen, rejected = pa.array(pairs.chosen), pa.array(pairs.rejected)
     table = pa.table(
         {
@@ -196,9 +194,13 @@ def _summary_table(
             "weight": pa.array(weights, pa.float64()),
         }
     )
-    if votes is None:
-        return table
     return pa.concat_tables([table, votes.select(table.column_names).cast(table.schema)])
+
+
+def _vote_summary(votes: VoteScan | None, keep: np.ndarray) -> pa.Table:
+    if votes is None:
+        return pa.schema([tables.PREFERENCES.field(name) for name in SUMMARY_COLUMNS]).empty_table()
+    return votes.summary.filter(pa.array(keep, pa.bool_()))
 
 
 def _score_scale(params: LabelParams, responses: pa.Table) -> dict[str, Any]:
@@ -225,24 +227,20 @@ def _metadata(
     }
 
 
-def comparison_pairs(params: LabelParams, comparisons: pa.Table | None) -> tuple[pa.Table | None, PairCounts]:
-    """Return the preference rows of the comparisons, capped per prompt, and their counts.
+def cap_comparisons(params: LabelParams, votes: VoteScan | None) -> tuple[np.ndarray, PairCounts]:
+    """Return a bool mask (M,) of the comparison pairs kept by the per-prompt cap, and their counts.
 
-    The per-prompt cap applies to these pairs on their own, apart from the
-    pairs of scored responses, because their strength is a vote share and
-    not a score margin. ``cap_order: margin`` keeps the largest p_chosen.
+    The cap applies to these pairs on their own, apart from the pairs of
+    scored responses, because their strength is a vote share and not a
+    score margin. ``cap_order: margin`` keeps the largest p_chosen.
     """
-    if comparisons is None:
-        return None, PairCounts(0, 0, 0, 0, 0, 0)
-    votes, counts = comparison_preferences(
-        comparisons, params.keep_ties, params.tie_tolerance, params.label_smoothing
-    )
-    p_chosen = votes.column("p_chosen").to_numpy(zero_copy_only=False)
-    prompt_codes = column_codes(votes.column("prompt_id"))
+    if votes is None:
+        return np.zeros(0, dtype=bool), PairCounts(0, 0, 0, 0, 0, 0)
+    p_chosen = votes.summary.column("p_chosen").to_numpy(zero_copy_only=False)
+    prompt_codes = column_codes(votes.summary.column("prompt_id"))
     kept = cap_per_group(prompt_codes, p_chosen, params.max_pairs_per_prompt, params.cap_order, params.seed)
     capped = int((~kept).sum())
-    counts = dataclasses.replace(counts, capped=capped, pairs=counts.pairs - capped)
-    return votes.filter(pa.array(kept)), counts
+    return kept, dataclasses.replace(votes.counts, capped=capped, pairs=votes.counts.pairs - capped)
 
 
 def _texts_reader(responses_path: Path, scan: ResponseScan):
@@ -256,25 +254,37 @@ def _texts_reader(responses_path: Path, scan: ResponseScan):
 
 
 def _write_splits(
+    params: LabelParams,
     responses_path: Path,
+    comparisons_path: Path | None,
     scan: ResponseScan,
     pairs: PairIndex,
     gamma: np.ndarray,
     weights: np.ndarray,
     is_test: np.ndarray,
-    votes: pa.Table | None,
+    vote_keep: np.ndarray,
     writers: dict[str, ParquetChunkWriter],
 ) -> None:
     """Write every pair to its split: scored pairs first, in pair order, then the comparison pairs."""
     in_file = PairIndex(scan.rows[pairs.chosen], scan.rows[pairs.rejected], pairs.margin, pairs.is_tie)
     for positions, table in preference_chunks(responses_path, in_file, gamma, weights):
-        test = pa.array(is_test[positions])
-        writers["train"].write(table.filter(pc.invert(test)))
-        writers["test"].write(table.filter(test))
-    if votes is not None:
-        test = pa.array(is_test[len(pairs.margin) :])
-        writers["train"].write(votes.filter(pc.invert(test)))
-        writers["test"].write(votes.filter(test))
+        _route(table, is_test[positions], writers)
+    if comparisons_path is None:
+        return
+
+    start = len(pairs.margin)
+    chunks = comparison_chunks(
+        comparisons_path, params.keep_ties, params.tie_tolerance, params.label_smoothing, vote_keep
+    )
+    for table in chunks:
+        _route(table, is_test[start : start + table.num_rows], writers)
+        start += table.num_rows
+
+
+def _route(table: pa.Table, is_test: np.ndarray, writers: dict[str, ParquetChunkWriter]) -> None:
+    test = pa.array(is_test, pa.bool_())
+    writers["train"].write(table.filter(pc.invert(test)))
+    writers["test"].write(table.filter(test))
 
 
 def run_label(
@@ -306,11 +316,14 @@ def run_label(
         ValueError: gamma cannot be resolved (see ``resolve_gamma``).
     """
     logger.info("label: %s", params)
-    comparisons = _read_comparisons(comparisons_path)
-    compared_ids = None
-    if comparisons is not None and params.gamma_mode == "auto":
-        compared_ids = set(comparisons.column("prompt_id").to_pylist())
-    scan = scan_responses(Path(responses_path), compared_ids)
+    if comparisons_path is not None and not Path(comparisons_path).is_file():
+        comparisons_path = None
+    votes = None
+    if comparisons_path is not None:
+        votes = scan_comparisons(
+            Path(comparisons_path), params.keep_ties, params.tie_tolerance, params.label_smoothing
+        )
+    scan = scan_responses(Path(responses_path))
     pa.default_memory_pool().release_unused()  # the scan's batches are gone; return their pages
     if scan.unscored:
         logger.warning(
@@ -328,26 +341,41 @@ def run_label(
     texts_of = _texts_reader(Path(responses_path), scan)
     pairs, counts = scored_pairs(params, responses, values, scan.fingerprints, texts_of)
 
-    gamma, gamma_record = resolve_gamma(params, responses, values, pairs, comparisons, scan.compared_texts)
+    evidence = None if votes is None else votes.evidence
+    gamma, gamma_record = resolve_gamma(params, responses, values, pairs, evidence, scan.fingerprints)
     gamma_record["score_scale"] = _score_scale(params, responses)
     std = responses.column("score_std").to_numpy(zero_copy_only=False).astype(np.float64)
     weights = pair_weights(params.weight, std[pairs.chosen], std[pairs.rejected])
-    votes, vote_counts = comparison_pairs(params, comparisons)
+    vote_keep, vote_counts = cap_comparisons(params, votes)
     counts = _add_counts(counts, vote_counts)
 
-    summary = _summary_table(responses, pairs, pair_targets(pairs, gamma), weights, votes)
-    is_test = _test_mask(params, scan.prompt_keys, pairs, votes, summary)
+    vote_summary = _vote_summary(votes, vote_keep)
+    vote_keys = np.zeros(0, dtype=object) if votes is None else votes.prompt_keys[vote_keep]
+    summary = _summary_table(responses, pairs, pair_targets(pairs, gamma), weights, vote_summary)
+    is_test = _test_mask(params, scan.prompt_keys, pairs, vote_keys, summary)
     splits = {"train": summary.filter(pa.array(~is_test)), "test": summary.filter(pa.array(is_test))}
-    metrics = label_metrics(responses.num_rows, scan.unscored, comparisons, counts, summary, splits)
+    comparison_rows = 0 if votes is None else votes.total
+    metrics = label_metrics(responses.num_rows, scan.unscored, comparison_rows, counts, summary, splits)
     metrics["gamma"] = gamma_record
 
-    metadata = _metadata(params, metrics, responses_path, None if comparisons is None else comparisons_path)
+    metadata = _metadata(params, metrics, responses_path, comparisons_path)
     paths = {"train": Path(train_path), "test": Path(test_path)}
     writers: dict[str, ParquetChunkWriter] = {}
     try:
         for name, path in paths.items():
             writers[name] = ParquetChunkWriter(path, tables.PREFERENCES, {**metadata, "split": name})
-        _write_splits(Path(responses_path), scan, pairs, gamma, weights, is_test, votes, writers)
+        _write_splits(
+            params,
+            Path(responses_path),
+            comparisons_path,
+            scan,
+            pairs,
+            gamma,
+            weights,
+            is_test,
+            vote_keep,
+            writers,
+        )
     except BaseException:
         for writer in writers.values():
             writer.abort()

@@ -35,7 +35,7 @@ def summary(values: np.ndarray) -> dict[str, float | None]:
 def label_metrics(
     responses: int,
     unscored: int,
-    comparisons: pa.Table | None,
+    comparisons: int,
     counts: PairCounts,
     table: pa.Table,
     splits: dict[str, pa.Table],
@@ -47,7 +47,7 @@ def label_metrics(
     metrics: dict[str, Any] = {
         "responses": responses,
         "unscored_responses": unscored,
-        "comparisons": 0 if comparisons is None else comparisons.num_rows,
+        "comparisons": comparisons,
         "pairs_not_in_strategy": counts.not_in_strategy,
         "candidate_pairs": counts.candidates,
         "identical_pairs_dropped": counts.identical,

@@ -2,9 +2,8 @@
 
 Pairs, margins, gamma and splits need every response's score and group,
 but not its text. ``scan_responses`` reads the responses table one record
-batch at a time. It keeps the small columns and a 64-bit fingerprint of each
-response text. It also keeps one canonical prompt string per prompt_id and
-the canonical texts of the few responses that comparisons refer to. Memory
+batch at a time. It keeps the small columns, a 64-bit fingerprint of each
+response text and one canonical prompt string per prompt_id. Memory
 therefore grows with the number of rows, not with the length of the texts,
 and the texts are read again only when the preference sets are written.
 """
@@ -27,7 +26,7 @@ import pyarrow.parquet as pq
 
 from mmpo import tables
 from mmpo.errors import InputError
-from mmpo.text import canonical_prompts, canonical_texts, text_fingerprints
+from mmpo.text import canonical_prompts, text_fingerprints
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +44,6 @@ class ResponseScan:
         fingerprints: uint64 (R,), ``text_fingerprints`` of each response text.
         prompt_keys: object (R,), the canonical prompt string of each row's
             prompt_id, taken from the first row that carries the id.
-        compared_texts: canonical texts of the scored responses whose
-            prompt_id appears in the comparisons, as {row: text} with row an
-            index into ``light``.
         total: rows in the input file, scored or not.
         unscored: rows without a score, left out of every other field.
     """
@@ -56,7 +52,6 @@ class ResponseScan:
     rows: np.ndarray
     fingerprints: np.ndarray
     prompt_keys: np.ndarray
-    compared_texts: dict[int, str]
     total: int
     unscored: int
 
@@ -72,38 +67,32 @@ def check_schema(path: Path, schema: pa.Schema, stage: str, column_names) -> Non
         )
 
 
-def read_batches(path: Path, columns: list[str], batch_rows: int | None = None):
-    """Yield tables of ``columns`` of the responses file, cast to the ``RESPONSES`` types, in file order.
+def read_batches(
+    path: Path, columns: list[str], batch_rows: int | None = None, schema: pa.Schema = tables.RESPONSES
+):
+    """Yield tables of ``columns`` of the file at ``path``, cast to the types of ``schema``, in file order.
 
     ``batch_rows`` defaults to ``BATCH_ROWS``.
     """
     batch_rows = batch_rows or BATCH_ROWS
-    target = pa.schema([tables.RESPONSES.field(name) for name in columns])
+    target = pa.schema([schema.field(name) for name in columns])
     # With pre-buffering, pyarrow 26 keeps every row group read so far until the file closes.
     with pq.ParquetFile(path, pre_buffer=False) as parquet:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True):
             yield pa.Table.from_batches([batch]).select(columns).cast(target)
 
 
-def scan_responses(path: Path, compared_prompt_ids: set[str] | None = None) -> ResponseScan:
-    """Read the responses table at ``path`` batch by batch and keep what pairing needs.
-
-    Args:
-        path: Parquet file in the ``RESPONSES`` schema.
-        compared_prompt_ids: prompt ids of the comparisons table. The
-            canonical texts of scored responses to these prompts are kept,
-            so comparisons can be matched to scored responses by text.
+def scan_responses(path: Path) -> ResponseScan:
+    """Read the responses table at ``path`` (``RESPONSES`` schema) batch by batch and keep what pairing needs.
 
     Raises:
         InputError: the file lacks a column of the responses schema.
     """
     check_schema(path, tables.RESPONSES, "ingest", tables.RESPONSES.names)
-    compared = pa.array(sorted(compared_prompt_ids or ()), pa.string())
     batches = read_batches(path, [*LIGHT_COLUMNS, "prompt", "response"])
-    parts = ordered_map(lambda batch: _scan_batch(batch, compared), batches)
+    parts = ordered_map(_scan_batch, batches)
 
     light, hashes, key_ids, key_texts, rows = [], [], [], [], []
-    compared_texts: dict[int, str] = {}
     offset = kept = 0
     for part in parts:
         light.append(part.light)
@@ -111,15 +100,14 @@ def scan_responses(path: Path, compared_prompt_ids: set[str] | None = None) -> R
         key_ids.append(part.key_ids)
         key_texts.append(part.key_texts)
         rows.append(part.rows + offset)
-        compared_texts.update((row + kept, text) for row, text in part.compared_texts.items())
         offset += part.total
         kept += part.light.num_rows
 
     light_table = pa.concat_tables(light).combine_chunks() if light else _empty_light()
     all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     fingerprints = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
-    keys = _prompt_keys(light_table.column("prompt_id"), key_ids, key_texts)
-    return ResponseScan(light_table, all_rows, fingerprints, keys, compared_texts, offset, offset - kept)
+    keys = prompt_keys_of(light_table.column("prompt_id"), key_ids, key_texts)
+    return ResponseScan(light_table, all_rows, fingerprints, keys, offset, offset - kept)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,29 +119,22 @@ class _BatchScan:
     fingerprints: np.ndarray
     key_ids: pa.Array
     key_texts: pa.Array
-    compared_texts: dict[int, str]
     total: int
 
 
-def _scan_batch(batch: pa.Table, compared: pa.Array) -> _BatchScan:
+def _scan_batch(batch: pa.Table) -> _BatchScan:
     scored = pc.is_valid(batch.column("score"))
     rows = np.flatnonzero(scored.to_numpy(zero_copy_only=False))
     total = batch.num_rows
     batch = batch.filter(scored)
 
-    first = _first_rows(batch.column("prompt_id"))
-    compared_texts: dict[int, str] = {}
-    if len(compared):
-        matched = np.flatnonzero(pc.is_in(batch.column("prompt_id"), compared).to_numpy(zero_copy_only=False))
-        texts = canonical_texts(batch.column("response").take(matched)).to_pylist()
-        compared_texts = dict(zip(matched.tolist(), texts, strict=True))
+    first = first_rows(batch.column("prompt_id"))
     return _BatchScan(
         light=batch.select(list(LIGHT_COLUMNS)),
         rows=rows,
         fingerprints=text_fingerprints(batch.column("response")),
         key_ids=batch.column("prompt_id").take(first).combine_chunks(),
         key_texts=canonical_prompts(batch.column("prompt").take(first)),
-        compared_texts=compared_texts,
         total=total,
     )
 
@@ -180,14 +161,14 @@ def _empty_light() -> pa.Table:
     return pa.schema([tables.RESPONSES.field(name) for name in LIGHT_COLUMNS]).empty_table()
 
 
-def _first_rows(prompt_ids: pa.ChunkedArray) -> pa.Array:
+def first_rows(prompt_ids: pa.ChunkedArray) -> pa.Array:
     """Return the row numbers of the first row of each distinct prompt id, in row order."""
     codes, _ = pd.factorize(prompt_ids.to_numpy(zero_copy_only=False))
     _, first = np.unique(codes, return_index=True)
     return pa.array(np.sort(first))
 
 
-def _prompt_keys(prompt_ids: pa.ChunkedArray, key_ids: list, key_texts: list) -> np.ndarray:
+def prompt_keys_of(prompt_ids: pa.ChunkedArray, key_ids: list, key_texts: list) -> np.ndarray:
     """Return the split key (R,) of each row: the canonical prompt of the first row with its prompt_id.
 
     Arrow's ``index_in`` maps ids to positions, so no Python string is made per row.

@@ -13,9 +13,11 @@ from mmpo.errors import InputError
 from mmpo.files import ROW_GROUP_SIZE, ParquetChunkWriter, write_parquet
 from mmpo.label import run_label
 from mmpo.label_scan import ordered_map, scan_responses, texts_at
+from mmpo.label_votes import scan_comparisons
 from mmpo.label_write import preference_chunks
 from mmpo.pairs import PairIndex, candidate_pairs
 from mmpo.params import LabelParams
+from mmpo.text import text_fingerprints
 
 
 def write_responses(path, rows):
@@ -58,11 +60,23 @@ def test_scan_prompt_key_from_first_row(tmp_path, monkeypatch):
     assert keys == ["user\x1fHello world", "user\x1fOther", "user\x1fOther", "user\x1fHello world"]
 
 
-def test_scan_keeps_compared_texts(tmp_path, monkeypatch):
-    rows = [response("p1", " a  b ", 3.0), response("p2", "c", 4.0), response("p1", "d", None)]
-    path = write_responses(tmp_path / "r.parquet", rows)
-    monkeypatch.setattr("mmpo.label_scan.BATCH_ROWS", 1)
-    assert scan_responses(path, {"p1"}).compared_texts == {0: "a b"}
+def test_scan_comparisons_across_batches(tmp_path, monkeypatch):
+    rows = comparison_rows() + [
+        comparison("v3", "same  text", "same text", 0.9, 3.0),  # identical after normalisation
+        comparison("v3", "i", "j", 0.5, None),  # a tie, and no votes
+    ]
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=tables.COMPARISONS), path)
+    monkeypatch.setattr("mmpo.label_scan.BATCH_ROWS", 2)
+    scan = scan_comparisons(path, keep_ties=False, tie_tolerance=1e-9, label_smoothing=0.0)
+    assert scan.total == 6
+    assert scan.counts.identical == 1
+    assert scan.counts.ties_dropped == 1
+    assert scan.summary.column("p_chosen").to_pylist() == pytest.approx([0.9, 0.7, 0.6, 0.8])
+    assert scan.prompt_keys.tolist() == ["user\x1fquestion v1"] * 3 + ["user\x1fquestion v2"]
+    assert scan.evidence.prompt_ids.tolist() == ["v1", "v1", "v1", "v2", "v3"]
+    expected = text_fingerprints(pa.array(["a", "c", "e", "g", "same text"]))
+    assert scan.evidence.fingerprint_a.tolist() == expected.tolist()
 
 
 def test_scan_missing_column_is_named(tmp_path):
