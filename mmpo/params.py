@@ -103,6 +103,10 @@ def _integer(where: str, key: str, value: Any, low: int) -> int:
     return value
 
 
+def _optional_integer(where: str, key: str, value: Any, low: int) -> int | None:
+    return None if value is None else _integer(where, key, value, low)
+
+
 def _choice(where: str, key: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ParamsError(f"{where}.{key}: {value!r} is not one of {list(choices)}")
@@ -392,6 +396,9 @@ class TrainParams:
         lr_scheduler: ``constant``, ``linear`` or ``cosine`` decay, no warm-up.
         precision: ``fp32``, or ``bf16`` / ``fp16`` mixed precision (GPU).
         save_steps: write a checkpoint every this many steps; 0 writes none.
+        eval_steps: evaluate on the test split (``--test``) every this many
+            optimiser steps and after the last step; 0 evaluates after the last
+            step only, and null turns evaluation during training off.
         resume: continue from the last checkpoint in the model folder.
         lora_rank: rank of LoRA adapters trained instead of all weights (needs
             the ``peft`` package); 0 trains every weight. The adapters are
@@ -420,6 +427,7 @@ class TrainParams:
     lr_scheduler: str = "constant"
     precision: str = "fp32"
     save_steps: int = 0
+    eval_steps: int | None = 0
     resume: bool = False
     lora_rank: int = 0
     lora_alpha: float = 16.0
@@ -465,6 +473,7 @@ class TrainParams:
             lr_scheduler=_choice(where, "lr_scheduler", get("lr_scheduler", cls.lr_scheduler), LR_SCHEDULERS),
             precision=_choice(where, "precision", get("precision", cls.precision), PRECISIONS),
             save_steps=_integer(where, "save_steps", get("save_steps", cls.save_steps), 0),
+            eval_steps=_optional_integer(where, "eval_steps", get("eval_steps", cls.eval_steps), 0),
             resume=_flag(where, "resume", get("resume", cls.resume)),
             lora_rank=_integer(where, "lora_rank", get("lora_rank", cls.lora_rank), 0),
             lora_alpha=_number(where, "lora_alpha", get("lora_alpha", cls.lora_alpha), 0.0),

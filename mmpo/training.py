@@ -2,7 +2,9 @@
 
 ``run_train`` encodes the train split, builds ``TrainingArguments`` from the
 params, trains, and saves the model, tokenizer, resolved config and a
-per-step log. Under ``accelerate launch`` the same code runs on several GPUs.
+per-step log. Given a test split, it also evaluates on it during training
+(``train.eval_steps``, see ``mmpo.eval_split``). Under ``accelerate launch``
+the same code runs on several GPUs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from transformers import TrainingArguments
 
 from mmpo import __version__, reference_logps
 from mmpo.encoding import encode_pairs
+from mmpo.eval_split import EVAL_COLUMNS, encode_eval_split, step_records
 from mmpo.files import fingerprint, write_json
 from mmpo.models import (
     TINY,
@@ -29,7 +32,7 @@ from mmpo.models import (
 )
 from mmpo.params import TrainParams, params_to_dict
 from mmpo.preference_sets import read_preference_set
-from mmpo.trainer import LOGGED_METRICS, PairCollator, PairDataset, PreferenceTrainer
+from mmpo.trainer import EVAL_PREFIX, PairCollator, PairDataset, PreferenceTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +79,16 @@ def add_lora(model, params: TrainParams):
     return model
 
 
-def training_arguments(params: TrainParams, model_dir: Path, device: torch.device) -> TrainingArguments:
-    """Return ``TrainingArguments`` for ``params``; checkpoints go to ``model_dir/checkpoints``."""
+def training_arguments(
+    params: TrainParams, model_dir: Path, device: torch.device, evaluate: bool = False
+) -> TrainingArguments:
+    """Return ``TrainingArguments`` for ``params``; checkpoints go to ``model_dir/checkpoints``.
+
+    With ``evaluate`` and ``params.eval_steps`` > 0 the Trainer evaluates
+    every ``eval_steps`` optimiser steps; ``train_pairs`` adds the evaluation
+    after the last step.
+    """
+    periodic = evaluate and params.eval_steps is not None and params.eval_steps > 0
     return TrainingArguments(
         output_dir=str(model_dir / CHECKPOINTS),
         per_device_train_batch_size=params.batch_size,
@@ -96,6 +107,9 @@ def training_arguments(params: TrainParams, model_dir: Path, device: torch.devic
         logging_steps=1,
         save_strategy="steps" if params.save_steps > 0 else "no",
         save_steps=params.save_steps if params.save_steps > 0 else 500,
+        eval_strategy="steps" if periodic else "no",
+        eval_steps=params.eval_steps if periodic else None,
+        per_device_eval_batch_size=params.batch_size,
         report_to="none",
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -103,12 +117,20 @@ def training_arguments(params: TrainParams, model_dir: Path, device: torch.devic
     )
 
 
-def train_pairs(params: TrainParams, model, reference, tokenizer, pairs, model_dir: Path, device):
-    """Train ``model`` on encoded pairs; return the trainer and one log record per optimiser step."""
+def train_pairs(
+    params: TrainParams, model, reference, tokenizer, pairs, model_dir: Path, device, eval_pairs=None
+):
+    """Train ``model`` on encoded pairs; return the trainer and one log record per optimiser step.
+
+    With ``eval_pairs`` the trainer evaluates on them every
+    ``params.eval_steps`` steps and after the last step, and the records
+    carry the ``eval/`` columns (None where a step was not evaluated).
+    """
     trainer = PreferenceTrainer(
         model=model,
-        args=training_arguments(params, model_dir, device),
+        args=training_arguments(params, model_dir, device, evaluate=eval_pairs is not None),
         train_dataset=PairDataset(pairs),
+        eval_dataset=PairDataset(eval_pairs) if eval_pairs is not None else None,
         data_collator=PairCollator(tokenizer.pad_token_id),
         processing_class=tokenizer,
         objective=params.objective,
@@ -124,20 +146,30 @@ def train_pairs(params: TrainParams, model, reference, tokenizer, pairs, model_d
             "train.resume is true but %s has no checkpoint: starting from scratch", model_dir / CHECKPOINTS
         )
     trainer.train(resume_from_checkpoint=True if resume else None)
-    return trainer, [
-        {"step": entry["step"], "epoch": entry["epoch"], "loss": entry["loss"]}
-        | {key: entry.get(key) for key in LOGGED_METRICS}
-        for entry in trainer.state.log_history
-        if "loss" in entry
-    ]
+    if eval_pairs is not None and _last_eval_step(trainer.state.log_history) != trainer.state.global_step:
+        trainer.evaluate()
+    return trainer, step_records(trainer.state.log_history)
 
 
-def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: Path) -> dict[str, Any]:
+def _last_eval_step(log_history: list[dict]) -> int | None:
+    steps = [entry["step"] for entry in log_history if EVAL_COLUMNS[0] in entry]
+    return steps[-1] if steps else None
+
+
+def run_train(
+    params: TrainParams, train_path: Path, model_dir: Path, log_path: Path, test_path: Path | None = None
+) -> dict[str, Any]:
     """Train on the train split and save model, tokenizer, resolved config and log.
+
+    Args:
+        test_path: a test split to evaluate on during training, as
+            ``params.eval_steps`` sets; None trains without evaluation.
 
     Returns:
         metrics: pairs used and dropped, steps, first and last loss, mean loss
-        and accuracy of the last epoch.
+        and accuracy of the last epoch; with evaluation also ``eval/pairs``,
+        ``eval/pairs_dropped_truncation``, ``eval/step`` and the ``eval/``
+        metrics of the last evaluation.
 
     Raises:
         ValueError: the train split contains no usable pair.
@@ -151,6 +183,7 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
     rows = table.to_pylist()
     tokenizer, model, reference = prepare_models(params)
     reference_name = _save_reference(params, reference, model_dir)
+    eval_pairs, eval_dropped = _eval_pairs(params, test_path, tokenizer, reference, precomputed, device)
     if precomputed:
         logger.info(
             "train: using the reference log-probs stored in %s; no reference model in memory", train_path
@@ -167,7 +200,7 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
         "train: %d pairs on %s, objective=%s loss=%s", len(pairs), device, params.objective, params.loss
     )
 
-    trainer, history = train_pairs(params, model, reference, tokenizer, pairs, model_dir, device)
+    trainer, history = train_pairs(params, model, reference, tokenizer, pairs, model_dir, device, eval_pairs)
     if params.lora_rank > 0:
         trainer.model = trainer.model.merge_and_unload()  # evaluation loads a plain model
     trainer.save_model(str(model_dir))  # the model and tokenizer, from the main process only
@@ -186,8 +219,33 @@ def run_train(params: TrainParams, train_path: Path, model_dir: Path, log_path: 
         "last_epoch_accuracy": sum(h["rewards/accuracies"] for h in last_epoch) / len(last_epoch),
         "device": device.type,
     }
+    if eval_pairs is not None:
+        metrics.update(_last_eval_metrics(trainer.state.log_history, eval_dropped))
     logger.info("train: done, last-epoch loss %.4f", metrics["last_epoch_loss"])
     return metrics
+
+
+def _eval_pairs(params, test_path: Path | None, tokenizer, reference, stored_reference: bool, device):
+    """Return ``(eval pairs or None, pairs dropped by truncation)``; None turns evaluation off."""
+    if test_path is None:
+        return None, 0
+    if params.eval_steps is None:
+        logger.info("train: train.eval_steps is null, so %s is not evaluated during training", test_path)
+        return None, 0
+    pairs, dropped = encode_eval_split(params, test_path, tokenizer, reference, stored_reference, device)
+    if not pairs:
+        logger.warning("train: %s contains no usable pair, so training runs without evaluation", test_path)
+        return None, dropped
+    return pairs, dropped
+
+
+def _last_eval_metrics(log_history: list[dict], dropped: int) -> dict[str, Any]:
+    last = [entry for entry in log_history if EVAL_COLUMNS[0] in entry][-1]
+    return {
+        f"{EVAL_PREFIX}pairs": last[f"{EVAL_PREFIX}pairs"],
+        f"{EVAL_PREFIX}pairs_dropped_truncation": dropped,
+        f"{EVAL_PREFIX}step": last["step"],
+    } | {key: last[key] for key in EVAL_COLUMNS}
 
 
 def _save_reference(params, reference, model_dir: Path) -> str | None:
