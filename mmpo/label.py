@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -16,13 +17,13 @@ from mmpo.files import ParquetChunkWriter, fingerprint, read_metadata
 from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
 from mmpo.label_plots import write_plots
 from mmpo.label_report import label_metrics, write_card
-from mmpo.label_scan import ResponseScan, scan_responses, texts_at
+from mmpo.label_scan import ResponseScan, prefetch, scan_responses, texts_at
 from mmpo.label_votes import SUMMARY_COLUMNS, VoteEvidence, VoteScan, comparison_chunks, scan_comparisons
 from mmpo.label_write import pair_targets, preference_chunks
 from mmpo.margins import margin_values
 from mmpo.pairs import PairCounts, PairIndex, build_pairs, column_codes, filter_pairs
 from mmpo.params import LabelParams, params_to_dict
-from mmpo.splits import assign_test, assign_test_stratified
+from mmpo.splits import assign_test_by_code, assign_test_stratified
 from mmpo.strategies import cap_per_group
 from mmpo.text import text_fingerprints
 from mmpo.weights import pair_weights
@@ -156,22 +157,29 @@ def _fit_from_votes(
 
 def _test_mask(
     params: LabelParams,
-    response_keys: np.ndarray,
+    scan: ResponseScan,
     pairs: PairIndex,
-    vote_keys: np.ndarray,
-    summary: pa.Table,
+    votes: VoteScan | None,
+    vote_keep: np.ndarray,
+    summary,
 ) -> np.ndarray:
     """Return a bool mask over the summary rows (scored pairs, then votes), True for the test split.
 
-    The split key is built per response (``ResponseScan.prompt_keys``) and
-    taken at each pair's chosen row, so no prompt text is copied per pair.
-    ``vote_keys`` are the keys of the comparison pairs.
+    Split keys are codes per response (``ResponseScan.key_codes``) taken at
+    each pair's chosen row, so no prompt text is copied per pair. The keys
+    of responses and of comparisons are unified first, so one prompt text
+    gets one split in both.
     """
-    keys = np.concatenate([response_keys[pairs.chosen], vote_keys])
-    sources = summary.column("source").to_numpy(zero_copy_only=False)
+    key_texts = [scan.key_texts] if votes is None else [scan.key_texts, votes.key_texts]
+    unified, distinct = pd.factorize(np.concatenate(key_texts))
+    codes = unified[scan.key_codes[pairs.chosen]]
+    if votes is not None:
+        codes = np.concatenate([codes, unified[len(scan.key_texts) + votes.key_codes[vote_keep]]])
+    distinct = np.asarray(distinct, dtype=object)
     if params.stratify_by_source:
-        return assign_test_stratified(keys, sources, params.test_fraction, params.seed)
-    return assign_test(keys, params.test_fraction, params.seed)
+        sources = summary.column("source").to_numpy(zero_copy_only=False)
+        return assign_test_stratified(distinct[codes], sources, params.test_fraction, params.seed)
+    return assign_test_by_code(codes, distinct, params.test_fraction, params.seed)
 
 
 def _summary_table(
@@ -267,7 +275,7 @@ def _write_splits(
 ) -> None:
     """Write every pair to its split: scored pairs first, in pair order, then the comparison pairs."""
     in_file = PairIndex(scan.rows[pairs.chosen], scan.rows[pairs.rejected], pairs.margin, pairs.is_tie)
-    for positions, table in preference_chunks(responses_path, in_file, gamma, weights):
+    for positions, table in prefetch(preference_chunks(responses_path, in_file, gamma, weights)):
         _route(table, is_test[positions], writers)
     if comparisons_path is None:
         return
@@ -276,7 +284,7 @@ def _write_splits(
     chunks = comparison_chunks(
         comparisons_path, params.keep_ties, params.tie_tolerance, params.label_smoothing, vote_keep
     )
-    for table in chunks:
+    for table in prefetch(chunks):
         _route(table, is_test[start : start + table.num_rows], writers)
         start += table.num_rows
 
@@ -350,9 +358,8 @@ def run_label(
     counts = _add_counts(counts, vote_counts)
 
     vote_summary = _vote_summary(votes, vote_keep)
-    vote_keys = np.zeros(0, dtype=object) if votes is None else votes.prompt_keys[vote_keep]
     summary = _summary_table(responses, pairs, pair_targets(pairs, gamma), weights, vote_summary)
-    is_test = _test_mask(params, scan.prompt_keys, pairs, vote_keys, summary)
+    is_test = _test_mask(params, scan, pairs, votes, vote_keep, summary)
     splits = {"train": summary.filter(pa.array(~is_test)), "test": summary.filter(pa.array(is_test))}
     comparison_rows = 0 if votes is None else votes.total
     metrics = label_metrics(responses.num_rows, scan.unscored, comparison_rows, counts, summary, splits)

@@ -15,6 +15,8 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import queue
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -42,8 +44,10 @@ class ResponseScan:
         light: table of ``LIGHT_COLUMNS`` (R rows, scored responses only).
         rows: int64 (R,), each scored response's row number in the input file.
         fingerprints: uint64 (R,), ``text_fingerprints`` of each response text.
-        prompt_keys: object (R,), the canonical prompt string of each row's
-            prompt_id, taken from the first row that carries the id.
+        key_codes: int64 (R,), index into ``key_texts`` of each row's split
+            key: the canonical prompt string of its prompt_id, taken from the
+            first row that carries the id.
+        key_texts: object (D,), the distinct split keys.
         total: rows in the input file, scored or not.
         unscored: rows without a score, left out of every other field.
     """
@@ -51,9 +55,15 @@ class ResponseScan:
     light: pa.Table
     rows: np.ndarray
     fingerprints: np.ndarray
-    prompt_keys: np.ndarray
+    key_codes: np.ndarray
+    key_texts: np.ndarray
     total: int
     unscored: int
+
+    @property
+    def prompt_keys(self) -> np.ndarray:
+        """Object (R,): the split key of each row."""
+        return self.key_texts[self.key_codes]
 
 
 def check_schema(path: Path, schema: pa.Schema, stage: str, column_names) -> None:
@@ -106,8 +116,8 @@ def scan_responses(path: Path) -> ResponseScan:
     light_table = pa.concat_tables(light).combine_chunks() if light else _empty_light()
     all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     fingerprints = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
-    keys = prompt_keys_of(light_table.column("prompt_id"), key_ids, key_texts)
-    return ResponseScan(light_table, all_rows, fingerprints, keys, offset, offset - kept)
+    codes, texts = prompt_keys_of(light_table.column("prompt_id"), key_ids, key_texts)
+    return ResponseScan(light_table, all_rows, fingerprints, codes, texts, offset, offset - kept)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +167,47 @@ def ordered_map(function: Callable, items: Iterable, workers: int | None = None)
             yield pending.popleft().result()
 
 
+def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+    """Yield the items of ``items``, which a background thread computes up to ``depth`` ahead.
+
+    Reading and assembling the next batch then overlaps with writing the
+    current one, since Arrow's readers, kernels and writers release the GIL.
+    An exception raised while computing an item is raised here, in order.
+    """
+    done = object()
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        results.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            results.put((done, None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            results.put((done, error))
+
+    thread = threading.Thread(target=produce, name="mmpo-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = results.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _empty_light() -> pa.Table:
     return pa.schema([tables.RESPONSES.field(name) for name in LIGHT_COLUMNS]).empty_table()
 
@@ -168,20 +219,27 @@ def first_rows(prompt_ids: pa.ChunkedArray) -> pa.Array:
     return pa.array(np.sort(first))
 
 
-def prompt_keys_of(prompt_ids: pa.ChunkedArray, key_ids: list, key_texts: list) -> np.ndarray:
-    """Return the split key (R,) of each row: the canonical prompt of the first row with its prompt_id.
+def prompt_keys_of(
+    prompt_ids: pa.ChunkedArray, key_ids: list, key_texts: list
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the split key of each row as int64 codes (R,) into distinct key strings (D,).
 
-    Arrow's ``index_in`` maps ids to positions, so no Python string is made per row.
+    A row's key is the canonical prompt of the first row with its prompt_id.
+    Arrow's ``index_in`` maps ids to positions, so no Python string is made
+    per row, and prompt ids whose prompts read the same share one code.
     """
     if not key_ids:
-        return np.zeros(0, dtype=object)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
     ids = pa.chunked_array(key_ids, pa.string()).combine_chunks()
     texts = pa.chunked_array(key_texts, pa.string()).combine_chunks()
     distinct = pc.unique(ids)
     position = pc.index_in(ids, value_set=distinct).to_numpy(zero_copy_only=False)
     _, first = np.unique(position, return_index=True)  # a batch boundary can repeat an id
-    first_texts = texts.take(pa.array(first)).to_numpy(zero_copy_only=False)
-    return first_texts[pc.index_in(prompt_ids, value_set=distinct).to_numpy(zero_copy_only=False)]
+    id_texts = texts.take(pa.array(first)).to_numpy(zero_copy_only=False)
+    id_codes, distinct_texts = pd.factorize(id_texts)
+
+    rows = pc.index_in(prompt_ids, value_set=distinct).to_numpy(zero_copy_only=False)
+    return id_codes[rows].astype(np.int64), np.asarray(distinct_texts, dtype=object)
 
 
 def texts_at(path: Path, rows: np.ndarray) -> dict[int, str]:

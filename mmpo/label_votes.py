@@ -50,17 +50,24 @@ class VoteScan:
     Attributes:
         summary: ``SUMMARY_COLUMNS`` of the M comparison pairs that pass the
             identical and tie rules, in file order, before the cap.
-        prompt_keys: object (M,), split key of each of those pairs.
+        key_codes: int64 (M,), index into ``key_texts`` of each pair's split key.
+        key_texts: object (D,), the distinct split keys.
         evidence: the comparisons with votes, for gamma ``auto``.
         counts: identical, tie and kept counts over all rows.
         total: rows in the comparisons file.
     """
 
     summary: pa.Table
-    prompt_keys: np.ndarray
+    key_codes: np.ndarray
+    key_texts: np.ndarray
     evidence: VoteEvidence
     counts: PairCounts
     total: int
+
+    @property
+    def prompt_keys(self) -> np.ndarray:
+        """Object (M,): the split key of each pair."""
+        return self.key_texts[self.key_codes]
 
 
 def scan_comparisons(path: Path, keep_ties: bool, tie_tolerance: float, label_smoothing: float) -> VoteScan:
@@ -87,8 +94,10 @@ def scan_comparisons(path: Path, keep_ties: bool, tie_tolerance: float, label_sm
         evidence.append(_evidence(batch))
 
     summary = pa.concat_tables(summaries) if summaries else _empty_summary()
-    keys = prompt_keys_of(summary.column("prompt_id"), key_ids, key_texts)
-    return VoteScan(summary.combine_chunks(), keys, _join_evidence(evidence), counts, counts.candidates)
+    codes, texts = prompt_keys_of(summary.column("prompt_id"), key_ids, key_texts)
+    return VoteScan(
+        summary.combine_chunks(), codes, texts, _join_evidence(evidence), counts, counts.candidates
+    )
 
 
 def _empty_summary() -> pa.Table:

@@ -28,6 +28,17 @@ def assign_test(prompt_ids: np.ndarray, test_fraction: float, seed: int) -> np.n
     return (draws < test_fraction)[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
+def assign_test_by_code(codes: np.ndarray, keys: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """Return ``assign_test(keys[codes], ...)`` with one hash per distinct key instead of one per row.
+
+    Args:
+        codes: int (N,), index into ``keys`` of each row's split key.
+        keys: (D,) distinct split keys.
+    """
+    draws = np.array([prompt_uniform(str(key), seed) for key in keys], dtype=np.float64)
+    return (draws < test_fraction)[codes] if len(codes) else np.zeros(0, dtype=bool)
+
+
 def prompt_keys(prompt_ids: np.ndarray, prompts: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Return a split key (N,) per row: its prompt's roles and normalised text as one string.
 

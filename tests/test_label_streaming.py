@@ -12,7 +12,7 @@ from mmpo import tables
 from mmpo.errors import InputError
 from mmpo.files import ROW_GROUP_SIZE, ParquetChunkWriter, write_parquet
 from mmpo.label import run_label
-from mmpo.label_scan import ordered_map, scan_responses, texts_at
+from mmpo.label_scan import ordered_map, prefetch, scan_responses, texts_at
 from mmpo.label_votes import scan_comparisons
 from mmpo.label_write import preference_chunks
 from mmpo.pairs import PairIndex, candidate_pairs
@@ -100,6 +100,36 @@ def test_ordered_map_keeps_order():
 def window_pairs(rows):
     first, second = candidate_pairs(np.array([r["prompt_id"] for r in rows], dtype=object))
     return first, second, PairIndex(second, first, (second - first).astype(float), np.zeros(len(first), bool))
+
+
+def test_prefetch_yields_in_order():
+    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+
+def test_prefetch_raises_producer_error():
+    def items():
+        yield 1
+        raise ValueError("bad batch")
+
+    seen = []
+    with pytest.raises(ValueError, match="bad batch"):
+        for item in prefetch(items()):
+            seen.append(item)
+    assert seen == [1]
+
+
+def test_prefetch_stops_when_consumer_stops():
+    produced = []
+
+    def items():
+        for number in range(1000):
+            produced.append(number)
+            yield number
+
+    stream = prefetch(items(), depth=2)
+    assert next(stream) == 0
+    stream.close()  # joins the producer, which must not block on the full queue
+    assert len(produced) < 10
 
 
 def test_window_yields_every_pair_in_order(tmp_path, caplog):
