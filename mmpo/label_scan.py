@@ -136,7 +136,8 @@ def _scan_batch(batch: pa.Table) -> _BatchScan:
     scored = pc.is_valid(batch.column("score"))
     rows = np.flatnonzero(scored.to_numpy(zero_copy_only=False))
     total = batch.num_rows
-    batch = batch.filter(scored)
+    if len(rows) < total:  # filtering copies every column, texts included
+        batch = batch.filter(scored)
 
     first = first_rows(batch.column("prompt_id"))
     return _BatchScan(
