@@ -63,10 +63,10 @@ def select_strategy(
     Raises:
         ValueError: ``strategy`` is unknown.
     """
-    ranks = rank_in_group(group_codes, scores)
-    rank_a, rank_b = ranks[first], ranks[second]
     if strategy == "all":
         return np.ones(len(first), dtype=bool)
+    ranks = rank_in_group(group_codes, scores)
+    rank_a, rank_b = ranks[first], ranks[second]
     if strategy == "best_vs_rest":
         return (rank_a == 0) | (rank_b == 0)
     if strategy == "adjacent":
