@@ -88,8 +88,8 @@ def preference_chunks(
 
     The window keeps only the rows that a pair still to be written needs.
     When the responses of a prompt lie far apart in the file, it has to hold
-    the rows in between that belong to unfinished prompts, and a warning
-    says so once.
+    the rows in between that belong to unfinished prompts, and logs a
+    warning once.
 
     Args:
         path: the responses file that ``pairs`` index by row number.
