@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -105,7 +105,7 @@ class ParquetChunkWriter:
     """Write tables of one schema to a Parquet file in full row groups, atomically on ``close``.
 
     Rows are buffered until ``ROW_GROUP_SIZE`` of them are waiting, so every
-    row group but the last holds exactly ``ROW_GROUP_SIZE`` rows, whatever the
+    row group but the last has exactly ``ROW_GROUP_SIZE`` rows, whatever the
     sizes of the written tables. The file layout therefore depends only on the
     rows and the metadata, and equal inputs give byte-identical files. The
     rows go to a temporary file beside ``path``, which replaces ``path`` on
@@ -160,21 +160,3 @@ class ParquetChunkWriter:
             self._writer.close()
         finally:
             Path(self._temporary).unlink(missing_ok=True)
-
-
-def write_parquet_chunks(
-    chunks: Iterable[pa.Table], schema: pa.Schema, path: str | Path, metadata: Mapping[str, Any]
-) -> int:
-    """Write tables of ``schema`` one after another to one Parquet file, atomically; return the rows.
-
-    Only one chunk and at most one row group of buffered rows are in memory
-    at a time (see ``ParquetChunkWriter``).
-    """
-    writer = ParquetChunkWriter(path, schema, metadata)
-    try:
-        for chunk in chunks:
-            writer.write(chunk)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.close()
