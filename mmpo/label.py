@@ -18,7 +18,7 @@ from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
 from mmpo.label_plots import write_plots
 from mmpo.label_report import label_metrics, write_card
 from mmpo.label_scan import ResponseScan, prefetch, scan_responses, texts_at
-from mmpo.label_votes import SUMMARY_COLUMNS, VoteEvidence, VoteScan, comparison_chunks, scan_comparisons
+from mmpo.label_votes import VoteEvidence, VoteScan, comparison_chunks, empty_summary, scan_comparisons
 from mmpo.label_write import pair_targets, preference_chunks
 from mmpo.margins import margin_values
 from mmpo.pairs import PairCounts, PairIndex, build_pairs, column_codes, filter_pairs
@@ -29,12 +29,6 @@ from mmpo.text import text_fingerprints
 from mmpo.weights import pair_weights
 
 logger = logging.getLogger(__name__)
-
-
-def _add_counts(first: PairCounts, second: PairCounts) -> PairCounts:
-    return PairCounts(
-        *(a + b for a, b in zip(dataclasses.astuple(first), dataclasses.astuple(second), strict=True))
-    )
 
 
 def scored_pairs(
@@ -207,7 +201,7 @@ def _summary_table(
 
 def _vote_summary(votes: VoteScan | None, keep: np.ndarray) -> pa.Table:
     if votes is None:
-        return pa.schema([tables.PREFERENCES.field(name) for name in SUMMARY_COLUMNS]).empty_table()
+        return empty_summary()
     return votes.summary.filter(pa.array(keep, pa.bool_()))
 
 
@@ -355,7 +349,7 @@ def run_label(
     std = responses.column("score_std").to_numpy(zero_copy_only=False).astype(np.float64)
     weights = pair_weights(params.weight, std[pairs.chosen], std[pairs.rejected])
     vote_keep, vote_counts = cap_comparisons(params, votes)
-    counts = _add_counts(counts, vote_counts)
+    counts = counts + vote_counts
 
     vote_summary = _vote_summary(votes, vote_keep)
     summary = _summary_table(responses, pairs, pair_targets(pairs, gamma), weights, vote_summary)

@@ -85,7 +85,7 @@ def read_batches(
     ``batch_rows`` defaults to ``BATCH_ROWS``.
     """
     batch_rows = batch_rows or BATCH_ROWS
-    target = pa.schema([schema.field(name) for name in columns])
+    target = tables.select_schema(schema, columns)
     # With pre-buffering, pyarrow 26 keeps every row group read so far until the file closes.
     with pq.ParquetFile(path, pre_buffer=False) as parquet:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True):
@@ -210,7 +210,7 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
 
 
 def _empty_light() -> pa.Table:
-    return pa.schema([tables.RESPONSES.field(name) for name in LIGHT_COLUMNS]).empty_table()
+    return tables.select_schema(tables.RESPONSES, LIGHT_COLUMNS).empty_table()
 
 
 def first_rows(prompt_ids: pa.ChunkedArray) -> pa.Array:

@@ -81,27 +81,23 @@ def scan_comparisons(path: Path, keep_ties: bool, tie_tolerance: float, label_sm
     counts = PairCounts(0, 0, 0, 0, 0, 0)
     for batch in read_batches(path, tables.COMPARISONS.names, schema=tables.COMPARISONS):
         pairs, batch_counts = comparison_preferences(batch, keep_ties, tie_tolerance, label_smoothing)
-        counts = PairCounts(
-            *(
-                a + b
-                for a, b in zip(dataclasses.astuple(counts), dataclasses.astuple(batch_counts), strict=True)
-            )
-        )
+        counts = counts + batch_counts
         summaries.append(pairs.select(SUMMARY_COLUMNS))
         first = first_rows(pairs.column("prompt_id"))
         key_ids.append(pairs.column("prompt_id").take(first).combine_chunks())
         key_texts.append(canonical_prompts(pairs.column("prompt").take(first)))
         evidence.append(_evidence(batch))
 
-    summary = pa.concat_tables(summaries) if summaries else _empty_summary()
+    summary = pa.concat_tables(summaries) if summaries else empty_summary()
     codes, texts = prompt_keys_of(summary.column("prompt_id"), key_ids, key_texts)
     return VoteScan(
         summary.combine_chunks(), codes, texts, _join_evidence(evidence), counts, counts.candidates
     )
 
 
-def _empty_summary() -> pa.Table:
-    return pa.schema([tables.PREFERENCES.field(name) for name in SUMMARY_COLUMNS]).empty_table()
+def empty_summary() -> pa.Table:
+    """Return an empty table of the ``SUMMARY_COLUMNS``."""
+    return tables.select_schema(tables.PREFERENCES, SUMMARY_COLUMNS).empty_table()
 
 
 def _evidence(batch: pa.Table) -> VoteEvidence:

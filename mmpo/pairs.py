@@ -48,6 +48,11 @@ class PairCounts:
     below_min_margin: int = 0
     capped: int = 0
 
+    def __add__(self, other: PairCounts) -> PairCounts:
+        """Return the field-by-field sum, for counts of separate batches or inputs."""
+        pairs = zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)
+        return PairCounts(*(a + b for a, b in pairs))
+
 
 def candidate_pairs(group_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return row numbers (a, b), a < b, of every pair of rows sharing a group id.

@@ -6,9 +6,6 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-
-from mmpo.text import canonical_prompts
 
 
 def prompt_uniform(prompt_id: str, seed: int) -> float:
@@ -24,8 +21,7 @@ def assign_test(prompt_ids: np.ndarray, test_fraction: float, seed: int) -> np.n
     splits. The expected share of prompts in test is ``test_fraction``.
     """
     codes, uniques = pd.factorize(np.asarray(prompt_ids, dtype=object))
-    draws = np.array([prompt_uniform(str(u), seed) for u in uniques], dtype=np.float64)
-    return (draws < test_fraction)[codes] if len(codes) else np.zeros(0, dtype=bool)
+    return assign_test_by_code(codes, uniques, test_fraction, seed)
 
 
 def assign_test_by_code(codes: np.ndarray, keys: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
@@ -39,26 +35,6 @@ def assign_test_by_code(codes: np.ndarray, keys: np.ndarray, test_fraction: floa
     return (draws < test_fraction)[codes] if len(codes) else np.zeros(0, dtype=bool)
 
 
-def prompt_keys(prompt_ids: np.ndarray, prompts: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Return a split key (N,) per row: its prompt's roles and normalised text as one string.
-
-    Rows whose prompts read the same after Unicode NFC and whitespace
-    normalisation get the same key even when their sources gave different
-    prompt ids, so such prompts cannot land in both splits. The key is built
-    once per distinct prompt_id, from the first row that carries it.
-
-    Args:
-        prompt_ids: (N,) prompt id of each row.
-        prompts: (N,) Arrow array of message lists, ``[{role, content}, ...]``.
-    """
-    codes, _ = pd.factorize(prompt_ids)
-    if len(codes) == 0:
-        return np.zeros(0, dtype=object)
-    first_rows = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-    keys = canonical_prompts(prompts.take(pa.array(first_rows))).to_numpy(zero_copy_only=False)
-    return keys[codes]
-
-
 def assign_test_stratified(
     keys: np.ndarray, strata: np.ndarray, test_fraction: float, seed: int
 ) -> np.ndarray:
@@ -70,7 +46,7 @@ def assign_test_stratified(
     strata is assigned once, in the stratum named first in sort order.
 
     Args:
-        keys: (N,) split key of each row (see ``prompt_keys``).
+        keys: (N,) split key of each row.
         strata: (N,) stratum of each row.
     """
     frame = pd.DataFrame({"key": np.asarray(keys, dtype=object), "stratum": np.asarray(strata, dtype=object)})

@@ -121,6 +121,11 @@ weight: per-pair weight of the loss, > 0; 1.0 unless ``label.weight`` sets one.
 """
 
 
+def select_schema(schema: pa.Schema, names) -> pa.Schema:
+    """Return the schema of the ``names`` columns of ``schema``, in the order of ``names``."""
+    return pa.schema([schema.field(name) for name in names])
+
+
 def assistant_messages(texts: pa.Array) -> pa.Array:
     """Wrap each string as a one-message list ``[{role: assistant, content}]``, shape (N,)."""
     count = len(texts)
