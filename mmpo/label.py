@@ -17,11 +17,12 @@ from mmpo.files import ParquetChunkWriter, fingerprint, read_metadata
 from mmpo.gamma import fit_gamma, gamma_for_mean, gamma_per_pair, vote_margins
 from mmpo.label_plots import write_plots
 from mmpo.label_report import label_metrics, write_card
-from mmpo.label_scan import ResponseScan, prefetch, scan_responses, texts_at
+from mmpo.label_scan import ResponseScan, scan_responses, texts_at
 from mmpo.label_votes import VoteEvidence, VoteScan, comparison_chunks, empty_summary, scan_comparisons
 from mmpo.label_write import pair_targets, preference_chunks
 from mmpo.margins import margin_values
 from mmpo.pairs import PairCounts, PairIndex, build_pairs, column_codes, filter_pairs
+from mmpo.parallel import prefetch
 from mmpo.params import LabelParams, params_to_dict
 from mmpo.splits import assign_test_by_code, assign_test_stratified
 from mmpo.strategies import cap_per_group
@@ -240,9 +241,11 @@ def cap_comparisons(params: LabelParams, votes: VoteScan | None) -> tuple[np.nda
         return np.zeros(0, dtype=bool), PairCounts(0, 0, 0, 0, 0, 0)
     p_chosen = votes.summary.column("p_chosen").to_numpy(zero_copy_only=False)
     prompt_codes = column_codes(votes.summary.column("prompt_id"))
-    kept = cap_per_group(prompt_codes, p_chosen, params.max_pairs_per_prompt, params.cap_order, params.seed)
-    capped = int((~kept).sum())
-    return kept, dataclasses.replace(votes.counts, capped=capped, pairs=votes.counts.pairs - capped)
+    within_cap = cap_per_group(
+        prompt_codes, p_chosen, params.max_pairs_per_prompt, params.cap_order, params.seed
+    )
+    capped = int((~within_cap).sum())
+    return within_cap, dataclasses.replace(votes.counts, capped=capped, pairs=votes.counts.pairs - capped)
 
 
 def _texts_reader(responses_path: Path, scan: ResponseScan):

@@ -10,15 +10,9 @@ and the texts are read again only when the preference sets are written.
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import dataclasses
 import logging
-import os
-import queue
-import threading
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,6 +22,7 @@ import pyarrow.parquet as pq
 
 from mmpo import tables
 from mmpo.errors import InputError
+from mmpo.parallel import ordered_map
 from mmpo.text import canonical_prompts, text_fingerprints
 
 logger = logging.getLogger(__name__)
@@ -150,65 +145,6 @@ def _scan_batch(batch: pa.Table) -> _BatchScan:
     )
 
 
-def ordered_map(function: Callable, items: Iterable, workers: int | None = None) -> Iterator:
-    """Yield ``function(item)`` for each item in order, computing up to ``workers`` at once in threads.
-
-    At most twice ``workers`` items are read ahead, so a lazy ``items`` is
-    never read whole. Arrow and pandas kernels release the GIL, so batches
-    are processed in parallel on several cores.
-    """
-    workers = workers or os.cpu_count() or 1
-    pending: collections.deque = collections.deque()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as executor:
-        for item in items:
-            pending.append(executor.submit(function, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def prefetch(items: Iterable, depth: int = 2) -> Iterator:
-    """Yield the items of ``items``, which a background thread computes up to ``depth`` ahead.
-
-    Reading and assembling the next batch then overlaps with writing the
-    current one, since Arrow's readers, kernels and writers release the GIL.
-    An exception raised while computing an item is raised here, in order.
-    """
-    done = object()
-    results: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        results.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            results.put((done, None))
-        except BaseException as error:  # handed to the consumer, which raises it
-            results.put((done, error))
-
-    thread = threading.Thread(target=produce, name="mmpo-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = results.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
 def _empty_light() -> pa.Table:
     return tables.select_schema(tables.RESPONSES, LIGHT_COLUMNS).empty_table()
 
@@ -246,13 +182,13 @@ def prompt_keys_of(
 def texts_at(path: Path, rows: np.ndarray) -> dict[int, str]:
     """Return {file row: response text} for the file ``rows``, reading the file batch by batch."""
     found: dict[int, str] = {}
-    wanted = np.unique(np.asarray(rows, dtype=np.int64))
+    requested = np.unique(np.asarray(rows, dtype=np.int64))
     start = 0
     for batch in read_batches(path, ["response"]):
         end = start + batch.num_rows
-        here = wanted[(wanted >= start) & (wanted < end)]
-        if len(here):
-            texts = batch.column("response").take(pa.array(here - start)).to_pylist()
-            found.update(zip(here.tolist(), texts, strict=True))
+        in_batch = requested[(requested >= start) & (requested < end)]
+        if len(in_batch):
+            texts = batch.column("response").take(pa.array(in_batch - start)).to_pylist()
+            found.update(zip(in_batch.tolist(), texts, strict=True))
         start = end
     return found

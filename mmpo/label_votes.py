@@ -104,11 +104,11 @@ def _evidence(batch: pa.Table) -> VoteEvidence:
     votes = batch.column("votes").to_numpy(zero_copy_only=False).astype(np.float64)
     p_a = batch.column("p_a").to_numpy(zero_copy_only=False).astype(np.float64)
     rows = np.flatnonzero((votes > 0) & ~np.isnan(p_a))  # NaN votes (none given) compare False
-    taken = batch.take(pa.array(rows))
+    voted = batch.take(pa.array(rows))
     return VoteEvidence(
-        taken.column("prompt_id").to_numpy(zero_copy_only=False).astype(object),
-        text_fingerprints(taken.column("response_a")),
-        text_fingerprints(taken.column("response_b")),
+        voted.column("prompt_id").to_numpy(zero_copy_only=False).astype(object),
+        text_fingerprints(voted.column("response_a")),
+        text_fingerprints(voted.column("response_b")),
         p_a[rows],
         votes[rows],
     )
@@ -141,8 +141,8 @@ def comparison_chunks(
     start = 0
     for batch in read_batches(path, tables.COMPARISONS.names, schema=tables.COMPARISONS):
         pairs, _ = comparison_preferences(batch, keep_ties, tie_tolerance, label_smoothing)
-        kept = keep[start : start + pairs.num_rows]
+        selected = keep[start : start + pairs.num_rows]
         start += pairs.num_rows
-        yield pairs.filter(pa.array(kept, pa.bool_()))
+        yield pairs.filter(pa.array(selected, pa.bool_()))
     if start != len(keep):
         raise RuntimeError(f"{path}: it changed while the label stage ran, so run the stage again")

@@ -12,10 +12,11 @@ from mmpo import tables
 from mmpo.errors import InputError
 from mmpo.files import ROW_GROUP_SIZE, ParquetChunkWriter, write_parquet
 from mmpo.label import run_label
-from mmpo.label_scan import ordered_map, prefetch, scan_responses, texts_at
+from mmpo.label_scan import scan_responses, texts_at
 from mmpo.label_votes import scan_comparisons
 from mmpo.label_write import preference_chunks
 from mmpo.pairs import PairIndex, candidate_pairs
+from mmpo.parallel import ordered_map, prefetch
 from mmpo.params import LabelParams
 from mmpo.text import text_fingerprints
 
