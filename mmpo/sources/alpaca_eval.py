@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from mmpo.params import IngestParams
-from mmpo.sources.base import MISSING, ReadCounter, Rejected, iter_input_records, parse_score
+from mmpo.sources.base import MISSING, ReadCounter, Rejected, convert_objects, parse_score
 from mmpo.sources.pairwise import comparison_row
 
 SOURCE = "alpaca_eval"
@@ -27,14 +27,7 @@ UNIT = "rows"
 
 def read_alpaca_eval(params: IngestParams, counter: ReadCounter) -> Iterator[dict | Rejected]:
     """Yield one comparison row or ``Rejected`` per annotation."""
-    for origin, record in iter_input_records(params):
-        counter.add(UNIT)
-        if isinstance(record, Rejected):
-            yield record
-        elif not isinstance(record, dict):
-            yield Rejected(origin, "", "invalid_row", "the row is not an object", record)
-        else:
-            yield _convert(origin, record, params)
+    yield from convert_objects(params, counter, UNIT, lambda origin, record: _convert(origin, record, params))
 
 
 def _text_or_none(value: Any) -> str | None:

@@ -8,7 +8,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -150,6 +150,30 @@ def iter_input_records(params: IngestParams) -> Iterator[tuple[str, Any]]:
         files = [path]
     for file in files:
         yield from iter_file_records(file)
+
+
+def not_an_object(origin: str, record: Any) -> Rejected:
+    """Return the quarantine entry of an input row that is not a JSON object or table row."""
+    return Rejected(origin, "", "invalid_row", "the row is not an object", record)
+
+
+def convert_objects(
+    params: IngestParams, counter: ReadCounter, unit: str, convert: Callable[[str, dict], Any]
+) -> Iterator[Any]:
+    """Yield ``convert(origin, record)`` for each input object, and ``Rejected`` for every other row.
+
+    Each input row counts once under ``unit``. Rows that failed to parse
+    pass through as their ``Rejected``, and rows that are not objects are
+    quarantined as ``invalid_row``.
+    """
+    for origin, record in iter_input_records(params):
+        counter.add(unit)
+        if isinstance(record, Rejected):
+            yield record
+        elif not isinstance(record, dict):
+            yield not_an_object(origin, record)
+        else:
+            yield convert(origin, record)
 
 
 def _iter_hf_dataset(params: IngestParams) -> Iterator[tuple[str, Any]]:

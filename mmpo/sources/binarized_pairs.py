@@ -24,6 +24,7 @@ from mmpo.sources.base import (
     Rejected,
     get_field,
     iter_input_records,
+    not_an_object,
     parse_score,
     response_row,
     to_messages,
@@ -92,7 +93,7 @@ def _split_conversation(value: Any, role: str) -> tuple[list | None, str | None]
 
 def _convert(origin: str, record: Any, fields: dict[str, str]) -> list[dict] | Rejected:
     if not isinstance(record, dict):
-        return Rejected(origin, "", "invalid_row", "the row is not an object", record)
+        return not_an_object(origin, record)
 
     sides = {}
     for side in ("chosen", "rejected"):

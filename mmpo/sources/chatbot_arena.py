@@ -18,7 +18,7 @@ import json
 from typing import Any, Iterator
 
 from mmpo.params import IngestParams
-from mmpo.sources.base import ReadCounter, Rejected, iter_input_records
+from mmpo.sources.base import ReadCounter, Rejected, iter_input_records, not_an_object
 from mmpo.sources.pairwise import comparison_row
 
 SOURCE = "chatbot_arena"
@@ -57,7 +57,7 @@ def _outcome(record: dict) -> float | None:
 
 def _convert(origin: str, record: Any, judge: str, max_length: int) -> dict | Rejected:
     if not isinstance(record, dict):
-        return Rejected(origin, "", "invalid_row", "the row is not an object", record)
+        return not_an_object(origin, record)
     turns = {key: _decode_turns(record.get(key)) for key in ("prompt", "response_a", "response_b")}
     lengths = {len(t) for t in turns.values() if t is not None}
     if None in turns.values() or len(lengths) != 1:

@@ -24,8 +24,8 @@ from mmpo.sources.base import (
     MISSING,
     ReadCounter,
     Rejected,
+    convert_objects,
     get_field,
-    iter_input_records,
     parse_score,
     to_messages,
 )
@@ -40,14 +40,9 @@ def read_generic_comparisons(params: IngestParams, counter: ReadCounter) -> Iter
     """Yield one comparison row or ``Rejected`` per input row."""
     fields = params.field_map()
     warned: set[str] = set()
-    for origin, record in iter_input_records(params):
-        counter.add(UNIT)
-        if isinstance(record, Rejected):
-            yield record
-        elif not isinstance(record, dict):
-            yield Rejected(origin, "", "invalid_row", "the row is not an object", record)
-        else:
-            yield _convert(origin, record, fields, params, warned)
+    yield from convert_objects(
+        params, counter, UNIT, lambda origin, record: _convert(origin, record, fields, params, warned)
+    )
 
 
 def match_code(value: Any, codes: tuple) -> bool:

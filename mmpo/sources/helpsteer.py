@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from mmpo.params import HELPSTEER_ATTRIBUTES, IngestParams
-from mmpo.sources.base import MISSING, ReadCounter, Rejected, iter_input_records, response_row
+from mmpo.sources.base import MISSING, ReadCounter, Rejected, iter_input_records, not_an_object, response_row
 from mmpo.sources.checks import merge_duplicates, scored, text_problem
 from mmpo.sources.grouping import consecutive_groups
 
@@ -56,7 +56,7 @@ def _convert(origin, record, weights, score_range, max_length, judge) -> dict | 
     if isinstance(record, Rejected):
         return record
     if not isinstance(record, dict):
-        return Rejected(origin, "", "invalid_row", "the row is not an object", record)
+        return not_an_object(origin, record)
     for field in ("prompt", "response"):
         problem = text_problem(record.get(field, MISSING), max_length)
         if problem is not None:

@@ -20,7 +20,7 @@ import re
 from typing import Any, Iterator
 
 from mmpo.params import IngestParams
-from mmpo.sources.base import ReadCounter, Rejected, iter_input_records
+from mmpo.sources.base import ReadCounter, Rejected, iter_input_records, not_an_object
 from mmpo.sources.pairwise import comparison_row
 
 SOURCE = "hh_rlhf"
@@ -58,7 +58,7 @@ def parse_transcript(text: Any) -> list[dict[str, str]] | None:
 
 def _convert(origin: str, record: Any, judge: str, max_length: int) -> dict | Rejected:
     if not isinstance(record, dict):
-        return Rejected(origin, "", "invalid_row", "the row is not an object", record)
+        return not_an_object(origin, record)
     sides = {}
     for field in ("chosen", "rejected"):
         sides[field] = parse_transcript(record.get(field))

@@ -33,6 +33,7 @@ from mmpo.sources.base import (
     ReadCounter,
     Rejected,
     iter_file_records,
+    not_an_object,
     response_row,
 )
 from mmpo.sources.checks import scored
@@ -133,7 +134,7 @@ def _judged_response(origin, record, file_stem, questions, answers, used, seen, 
     if isinstance(record, Rejected):
         return record
     if not isinstance(record, dict):
-        return Rejected(origin, "", "invalid_row", "the row is not an object", record)
+        return not_an_object(origin, record)
 
     question_id = str(record.get("question_id"))
     model = record.get("model")

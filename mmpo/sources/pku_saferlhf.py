@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from mmpo.params import IngestParams
-from mmpo.sources.base import MISSING, ReadCounter, Rejected, iter_input_records
+from mmpo.sources.base import MISSING, ReadCounter, Rejected, convert_objects
 from mmpo.sources.pairwise import comparison_row
 
 SOURCE = "pku_saferlhf"
@@ -23,14 +23,12 @@ def read_pku_saferlhf(params: IngestParams, counter: ReadCounter) -> Iterator[di
     """Yield one comparison row or ``Rejected`` per input row."""
     label = f"{params.pku_saferlhf.preference}_response_id"
     judge = params.judge or "human"
-    for origin, record in iter_input_records(params):
-        counter.add(UNIT)
-        if isinstance(record, Rejected):
-            yield record
-        elif not isinstance(record, dict):
-            yield Rejected(origin, "", "invalid_row", "the row is not an object", record)
-        else:
-            yield _convert(origin, record, label, judge, params.max_text_length)
+    yield from convert_objects(
+        params,
+        counter,
+        UNIT,
+        lambda origin, record: _convert(origin, record, label, judge, params.max_text_length),
+    )
 
 
 def _convert(origin: str, record: dict, label: str, judge: str, max_length: int) -> dict | Rejected:

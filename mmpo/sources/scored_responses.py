@@ -24,6 +24,7 @@ from mmpo.sources.base import (
     Rejected,
     get_field,
     iter_input_records,
+    not_an_object,
     parse_score,
     response_row,
     to_messages,
@@ -70,7 +71,7 @@ def read_scored_responses(params: IngestParams, counter: ReadCounter) -> Iterato
 
 def _convert(origin: str, record: Any, fields: dict[str, str], params, warned) -> dict | Rejected:
     if not isinstance(record, dict):
-        return Rejected(origin, "", "invalid_row", "the row is not an object", record)
+        return not_an_object(origin, record)
 
     prompt = to_messages(get_field(record, fields["prompt"]), "user")
     if prompt is None:
